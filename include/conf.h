@@ -1,0 +1,101 @@
+/*
+ * Configuration: one libconfig file loaded through one schema table into one
+ * struct conf. A reload builds a whole new struct conf; on any error it is
+ * freed and the running one stays.
+ *
+ * Every scalar option has a default, a range and a flag saying whether a
+ * reload can apply it in place (CONF_LIVE) or needs a new worker generation
+ * (CONF_RESTART). Errors name file, line and option:
+ *
+ *   cordis.conf:12: slots[1].group: no group with id 7
+ */
+#ifndef CORDIS_CONF_H
+#define CORDIS_CONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cordis.h"
+
+/* Default config path when -c is not given. */
+#ifndef CORDIS_DEFAULT_CONF
+#define CORDIS_DEFAULT_CONF "/etc/cordis/cordis.conf"
+#endif
+
+struct conf_group {
+    int   id;                                  /* 1..65535, unique */
+    char  primary[CORDIS_ADDR_LEN];            /* "host:port" */
+    int   nreplicas;                           /* entries used in replicas */
+    char  replicas[CORDIS_MAX_REPLICAS][CORDIS_ADDR_LEN];
+};
+
+struct conf {
+    char    *path;              /* file this was loaded from */
+
+    char    *product_name;      /* shown by the admin API */
+    char    *pid_file;          /* "" = none */
+
+    struct {
+        char    *file;          /* "" = stderr */
+        int      level;         /* enum log_level */
+    } log;
+
+    struct {
+        char    *listen;        /* "host:port" for clients */
+        int      workers;       /* resolved: 0 in the file becomes nproc */
+        int      workers_conf;  /* as written in the file (0 = one per CPU) */
+        int      max_clients;   /* per cordis, split evenly over workers */
+        int64_t  drain_timeout; /* ms an old worker may take to drain */
+    } proxy;
+
+    struct {
+        char    *listen;        /* "host:port" of the admin HTTP server */
+        char    *token;         /* bearer token for PUT routes; "" = loopback only */
+    } admin;
+
+    struct {
+        char    *auth;          /* password clients must AUTH with; "" = none */
+        int      max_pipeline;  /* requests in flight per client before we stop reading */
+        int64_t  max_output;    /* reply bytes queued per client before we stop reading */
+        int64_t  max_bulk_len;  /* largest bulk string a client may send (bytes) */
+        int64_t  recv_timeout;  /* ms idle before a client is closed; 0 = never */
+        int64_t  send_timeout;  /* ms a client may leave replies unread; 0 = never */
+    } session;
+
+    struct {
+        char    *auth;          /* password sent with AUTH on connect; "" = none */
+        int      databases;     /* SELECT range is 0..databases-1 */
+        int      primary_parallel; /* connections per primary, per db, per worker */
+        int      replica_parallel; /* connections per replica, per db, per worker */
+        bool     primary_only;  /* never read from replicas */
+        int64_t  ping_period;   /* ms between keepalive PINGs; 0 = off */
+        int64_t  connect_timeout; /* ms */
+        int64_t  recv_timeout;  /* ms a request may wait for its reply */
+        int64_t  send_timeout;  /* ms a backend may leave our writes unread */
+    } backend;
+
+    int                 ngroups;
+    struct conf_group  *groups;             /* ngroups entries, file order */
+    uint16_t            slot_group[CORDIS_SLOTS]; /* group id per slot; 0 = none */
+};
+
+/*
+ * Loads and validates path. On success *out is a new struct conf and
+ * CORDIS_OK is returned. On failure err holds one line naming file, line and
+ * option, and CORDIS_ERROR is returned.
+ */
+int  conf_load(const char *path, struct conf **out, char *err, size_t errlen);
+void conf_free(struct conf *conf);
+
+/* Finds a group by id; NULL when the config has none. */
+const struct conf_group *conf_group_find(const struct conf *conf, int id);
+
+/*
+ * True when going from old to new needs a new worker generation (an option
+ * flagged CONF_RESTART changed, such as proxy.listen or proxy.workers).
+ * When it returns true and what is not NULL, *what names the first option.
+ */
+bool conf_needs_restart(const struct conf *old, const struct conf *new,
+                        const char **what);
+
+#endif /* CORDIS_CONF_H */
