@@ -79,6 +79,14 @@ const struct command *command_lookup(const char *name, size_t len);
 const struct command *command_resolve(const struct command *cmd, int argc,
                                       const struct cstr *argv);
 
+/*
+ * The entry for a request (argc >= 1): argv[0] looked up, then resolved to a
+ * subcommand as command_resolve() does. NULL when argv[0] is unknown or
+ * contains '|': command_lookup() also finds "container|sub" entries, but
+ * Redis does not take "object|encoding" from a client as a command name.
+ */
+const struct command *command_for_request(int argc, const struct cstr *argv);
+
 /* True when argc satisfies the command's arity. */
 bool command_arity_ok(const struct command *cmd, int argc);
 

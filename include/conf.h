@@ -87,6 +87,17 @@ struct conf {
 int  conf_load(const char *path, struct conf **out, char *err, size_t errlen);
 void conf_free(struct conf *conf);
 
+/* Largest config file accepted (it is handed to workers in shared memory). */
+#define CONF_TEXT_MAX (1024 * 1024 - 1)
+
+/* Reads a whole config file into a new NUL-terminated buffer. */
+int  conf_read_file(const char *path, char **text, size_t *size, char *err,
+                    size_t errlen);
+/* As conf_load, from text already read; path is used in messages and to
+ * resolve @include. */
+int  conf_load_text(const char *path, const char *text, size_t size,
+                    struct conf **out, char *err, size_t errlen);
+
 /* Finds a group by id; NULL when the config has none. */
 const struct conf_group *conf_group_find(const struct conf *conf, int id);
 

@@ -22,7 +22,7 @@
 /* Upper bound on replicas per group. */
 #define CORDIS_MAX_REPLICAS  4
 /* Upper bound on worker processes. */
-#define CORDIS_MAX_WORKERS   128
+#define CORDIS_MAX_WORKERS   64
 /* Longest "host:port" text we keep, NUL included. */
 #define CORDIS_ADDR_LEN      64
 

@@ -64,6 +64,8 @@ struct resp_req_parser {
     size_t           pos;           /* bytes of the request parsed so far */
     int64_t          multibulk_left;/* arguments still to come; 0 = header not yet read */
     int64_t          bulk_len;      /* length of the bulk being read; -1 = header not yet read */
+    size_t           line_scan;     /* bytes of the current line (from pos) already searched
+                                       for its end, so a line trickling in is scanned once */
 };
 
 void resp_req_parser_init(struct resp_req_parser *p, int64_t max_bulk);
@@ -95,6 +97,8 @@ struct resp_reply_parser {
     int64_t     left[RESP_REPLY_MAX_DEPTH]; /* elements still to read per open array */
     int64_t     bulk_len;   /* bulk being read; -1 = none */
     int64_t     max_bulk;   /* largest bulk accepted */
+    size_t      line_scan;  /* bytes of the current line (from pos) already searched */
+    char        errbuf[48]; /* room for errors that quote the input */
 };
 
 void resp_reply_parser_init(struct resp_reply_parser *p, int64_t max_bulk);
@@ -102,6 +106,12 @@ void resp_reply_parser_reset(struct resp_reply_parser *p);
 /* Parses one reply from buf (its first byte). Returns an enum resp_status
  * (never RESP_SKIP or RESP_CLOSE). */
 int  resp_parse_reply(struct resp_reply_parser *p, const char *buf, size_t len);
+/*
+ * Length of the header line of the complete reply at buf ("*3\r\n" -> 4), so
+ * the caller can walk an array: resp_parse_reply(buf + header_len, ...) gives
+ * the first element, and so on. 0 if buf holds no complete line.
+ */
+size_t resp_array_header_len(const char *buf, size_t len);
 
 /*
  * Writes a RESP encoding into buf (which must be large enough: the caller

@@ -1,0 +1,98 @@
+/*
+ * Backend connections, per worker: for each backend address (a server) and
+ * each database, `parallel` connections shared by every client of the
+ * worker. Requests from many clients are pipelined on them and their
+ * replies matched in order (FIFO). Writes are gathered and sent once per
+ * loop iteration with writev.
+ *
+ * A connection connects without blocking, sends AUTH and SELECT before any
+ * client request, and on failure answers everything it holds with
+ * "-ERR backend ADDR unavailable: REASON", then reconnects with backoff
+ * (first retry at once). While it waits to retry, new requests fail at once.
+ */
+#ifndef CORDIS_BACKEND_H
+#define CORDIS_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <ev.h>
+
+#include "cordis.h"
+#include "resp.h"
+
+struct worker;
+struct req;
+struct mbuf;
+
+enum backend_state {
+    BACKEND_DOWN = 0,      /* no socket; retry_at says when to try again */
+    BACKEND_CONNECTING,    /* connect() in progress */
+    BACKEND_UP,            /* connected (handshake replies may still be due) */
+};
+
+struct backend_conn {
+    ev_io                 rio;          /* readable; first member for the cast */
+    ev_io                 wio;          /* writable (armed only after a short write) */
+    struct backend_server *server;
+    int                   db;           /* database it SELECTed */
+    int                   fd;
+    enum backend_state    state;
+    int64_t               state_since;  /* monotonic usec of the last state change */
+    int64_t               retry_at;     /* DOWN: earliest reconnect (usec) */
+    unsigned              fails;        /* consecutive failures (backoff) */
+    char                  last_error[128];
+
+    struct req           *head;         /* oldest request in flight */
+    struct req           *tail;
+    struct req           *unsent;       /* first request not fully written */
+    size_t                unsent_off;   /* bytes of it already written */
+    unsigned              inflight;     /* requests in the FIFO */
+
+    struct mbuf          *rbuf;         /* replies being read */
+    struct resp_reply_parser parser;
+
+    int64_t               last_io;      /* monotonic usec of the last read or write */
+    bool                  flush_queued; /* on the worker's flush list */
+    struct backend_conn  *flush_next;
+};
+
+struct backend_server {
+    struct backend_server *next;        /* worker's list */
+    char                  addr[CORDIS_ADDR_LEN];
+    struct sockaddr_storage sa;
+    socklen_t             salen;
+    int                   parallel;     /* connections per db */
+    int                   ndb;          /* databases */
+    struct backend_conn **conns;        /* ndb * parallel, created on first use */
+    unsigned              rr;           /* round robin over parallel conns */
+    bool                  retired;      /* no longer in the route table */
+    unsigned              mark;         /* route rebuild bookkeeping */
+};
+
+/* Finds or creates the server for addr in the worker. NULL on bad address. */
+struct backend_server *backend_server_get(struct worker *w, const char *addr);
+/* Closes and frees servers marked retired once nothing is in flight on them. */
+void backend_servers_collect(struct worker *w, bool force);
+
+/*
+ * Queues req on a connection of server for db; seed (the slot) picks one of
+ * the parallel connections, so one key always takes the same one. On success the request is
+ * owned by the connection until its reply arrives (or fails). When the
+ * server is down and not yet due a retry, returns CORDIS_ERROR with the
+ * reason in err (the caller answers the client with it).
+ */
+int  backend_send(struct worker *w, struct backend_server *server, int db,
+                  unsigned seed, struct req *req, const char **err);
+
+/* Writes everything queued on the connections that have something to send. */
+void backend_flush(struct worker *w);
+
+/* Periodic work: request deadlines, connect timeouts, retries, keepalive. */
+void backend_sweep(struct worker *w, int64_t now);
+
+/* Closes every connection (worker exit). */
+void backend_close_all(struct worker *w);
+
+#endif /* CORDIS_BACKEND_H */

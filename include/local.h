@@ -1,0 +1,28 @@
+/*
+ * Commands cordis answers itself: PING, ECHO, QUIT, SELECT, AUTH, HELLO,
+ * COMMAND, CLIENT SETNAME/GETNAME/SETINFO/ID, INFO. Replies follow Redis
+ * 7.0's, text for text.
+ */
+#ifndef CORDIS_LOCAL_H
+#define CORDIS_LOCAL_H
+
+#include "cordis.h"
+
+struct worker;
+struct session;
+struct req;
+
+/*
+ * Answers req (whose command carries CMD_PROXY). Returns CORDIS_OK when a
+ * reply is attached, CORDIS_EAGAIN when it comes later (INFO asks every
+ * group for its keyspace; the request finishes with its last child).
+ */
+int  local_dispatch(struct worker *w, struct session *s, struct req *req,
+                    int argc, const struct cstr *argv);
+
+struct reply;
+/* Appends INFO's own sections (server, clients, stats, cpu) for argv. */
+void local_info_text(struct worker *w, int argc, const struct cstr *argv,
+                     struct reply *r);
+
+#endif /* CORDIS_LOCAL_H */

@@ -1,0 +1,93 @@
+/*
+ * A request: one command from a client, from parsing until its reply has
+ * been written back. It sits in its session's FIFO (replies go out in that
+ * order) and, when forwarded, in one backend connection's FIFO (replies
+ * come back in that order).
+ *
+ * Multi-key commands (MGET, MSET, DEL, ...) become a parent in the session
+ * FIFO and one child per backend; the parent is done when every child is,
+ * and its reply is coalesced from theirs.
+ */
+#ifndef CORDIS_REQUEST_H
+#define CORDIS_REQUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "cordis.h"
+
+struct session;
+struct mbuf;
+struct command;
+struct backend_conn;
+
+/* Pieces of the bytes sent to a backend, kept inline for plain requests. */
+#define REQ_INLINE_IOV 2
+
+struct req {
+    struct req          *next;        /* session FIFO, or free list */
+    struct req          *bnext;       /* backend connection FIFO */
+    struct session      *session;     /* owner; NULL once the client is gone */
+    struct req          *parent;      /* multi-key parent of a child; NULL otherwise */
+    const struct command *cmd;        /* resolved command; NULL for internal ones */
+    struct backend_conn *conn;        /* connection it was sent on, while in flight */
+    int64_t              start_usec;  /* when it was parsed */
+    int64_t              sent_usec;   /* when its last byte was written to the backend */
+
+    /* what goes to the backend */
+    struct mbuf         *in;          /* buffer the request bytes live in (referenced) */
+    char                *gen;         /* bytes we generated (re-encoded or split), owned */
+    struct iovec        *iov;         /* pieces to send: iov_inline or allocated */
+    int                  iovcnt;
+    struct iovec         iov_inline[REQ_INLINE_IOV];
+    size_t               send_len;    /* total bytes of the pieces */
+
+    /* the reply */
+    struct mbuf         *rbuf;        /* buffer the reply lives in (referenced), or NULL */
+    char                *own;         /* reply we built, owned (errors, coalesced) */
+    const char          *reply;       /* first byte of the reply */
+    size_t               reply_len;
+    char                 reply_type;  /* + - : $ * */
+    int64_t              reply_int;   /* value of ':' replies */
+
+    /* multi-key bookkeeping (parent) */
+    struct req         **children;    /* nchildren entries, in backend order */
+    int                  nchildren;
+    int                  pending;     /* children without a reply yet */
+    uint32_t            *key_child;   /* per key: index of its child */
+
+    unsigned             internal:1;  /* cordis's own (AUTH/SELECT/PING to a backend) */
+    unsigned             done:1;      /* reply attached */
+    unsigned             failed:1;    /* reply is an error made by cordis */
+    unsigned             quit:1;      /* QUIT: close after this reply */
+    unsigned             counted:1;   /* stats recorded */
+};
+
+
+
+struct worker;
+
+/* A zeroed request from the worker's free list. */
+struct req *req_new(struct worker *w);
+/* Releases buffers and returns the request to the free list. */
+void        req_free(struct worker *w, struct req *req);
+/* Attaches a reply made by cordis; `text` is the whole RESP reply. */
+int         req_set_own_reply(struct req *req, const char *text, size_t len);
+struct reply;
+/* Attaches a built reply, taking its buffer (an incomplete one becomes an
+ * out-of-memory error). */
+void        req_take_reply(struct req *req, struct reply *r);
+/* Attaches "-<text>\r\n" (text such as "ERR ..." without the leading '-'). */
+void        req_set_error(struct req *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Attaches a reply that lives in a backend's read buffer. */
+void        req_set_reply_ref(struct req *req, struct mbuf *buf, const char *reply,
+                              size_t len, char type, int64_t integer);
+/*
+ * A forwarded request (or child) got its reply: complete the parent or
+ * tell the session. Frees requests whose client has gone.
+ */
+void        req_finish(struct worker *w, struct req *req);
+
+#endif /* CORDIS_REQUEST_H */

@@ -1,0 +1,69 @@
+/*
+ * A client connection: reads RESP requests, dispatches each (answered here,
+ * forwarded to one backend, or split over several), and writes the replies
+ * back strictly in request order.
+ *
+ * Backpressure: when a client has session.max_pipeline requests in flight
+ * or session.max_output reply bytes queued, it is not read until it drains.
+ */
+#ifndef CORDIS_SESSION_H
+#define CORDIS_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "resp.h"
+
+struct worker;
+struct req;
+struct mbuf;
+
+struct session {
+    ev_io            rio;           /* readable; first member for the cast */
+    ev_io            wio;           /* writable (armed only after a short write) */
+    struct worker   *worker;
+    struct session  *prev, *next;   /* worker's list of sessions */
+    struct session  *flush_next;    /* worker's flush list, or closed list */
+    int              fd;
+    uint64_t         id;            /* CLIENT ID */
+    char             peer[CORDIS_ADDR_LEN];
+
+    struct mbuf     *in;            /* bytes read, parsed from in->rpos */
+    struct resp_req_parser parser;
+
+    struct req      *head;          /* oldest request without its reply written */
+    struct req      *tail;
+    unsigned         nreqs;         /* requests in the FIFO */
+    size_t           out_off;       /* bytes of head's reply already written */
+    size_t           out_bytes;     /* reply bytes done but not yet written */
+
+    int              db;            /* SELECTed database */
+    bool             authed;        /* AUTH passed (or no password set) */
+    bool             quitting;      /* QUIT seen: read nothing more */
+    bool             closing;       /* on the closed list */
+    bool             flush_queued;  /* on the flush list */
+    bool             reading;       /* rio is started */
+    char            *name;          /* CLIENT SETNAME */
+    int64_t          created;       /* unix time */
+    int64_t          last_read;     /* monotonic usec of the last byte read */
+    int64_t          write_blocked; /* monotonic usec a write first could not finish; 0 = none */
+};
+
+/* Accepts one client on fd (non-blocking already). */
+void session_open(struct worker *w, int fd, const char *peer);
+/* Writes queued replies of every session on the flush list. */
+void session_flush(struct worker *w);
+/* Frees sessions closed during this iteration. */
+void session_collect(struct worker *w);
+/* Puts a session on the flush list (a reply of its became ready). */
+void session_schedule(struct session *s);
+/* Closes a session at the next flush point. */
+void session_close(struct session *s, const char *why);
+/* Periodic work: idle clients, stuck writers, draining. */
+void session_sweep(struct worker *w, int64_t now);
+/* Stops reading from every client: the worker drains. */
+void session_drain_all(struct worker *w);
+
+#endif /* CORDIS_SESSION_H */

@@ -1,0 +1,91 @@
+/*
+ * A worker process: a whole proxy in its own libev loop, accepting on its
+ * own SO_REUSEPORT socket. It talks to the master over a socketpair and
+ * shares nothing else but the shared-memory segment.
+ */
+#ifndef CORDIS_WORKER_H
+#define CORDIS_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "cordis.h"
+
+struct conf;
+struct shm;
+
+/* Exit status of a worker that cannot start: the master will not respawn it. */
+#define WORKER_EXIT_FATAL 2
+
+/* One-byte commands from the master on the control channel. */
+enum worker_ctl {
+    WORKER_CTL_QUIT      = 'q',   /* stop accepting, drain, exit 0 */
+    WORKER_CTL_TERMINATE = 't',   /* exit now */
+    WORKER_CTL_REOPEN    = 'o',   /* reopen the log file */
+    WORKER_CTL_UPDATE    = 'u',   /* config or route changed in shared memory */
+};
+
+struct worker_params {
+    int             index;       /* worker number in its generation (0..n-1) */
+    int             row;         /* stats row in shared memory */
+    unsigned        generation;  /* worker generation (bumped by restarts) */
+    int             nlisten;     /* listening sockets this worker accepts on */
+    int             listen_fds[CORDIS_MAX_WORKERS];
+    int             ctl_fd;      /* worker's end of the control socketpair */
+    struct shm     *shm;
+    const struct conf *conf;     /* config at fork time (the worker copies what it needs) */
+};
+
+struct session;
+struct req;
+struct backend_server;
+struct backend_conn;
+struct shm_route;
+struct stats_row;
+
+/* The state of a worker process (one per process). */
+struct worker {
+    struct ev_loop        *loop;
+    const struct worker_params *params;
+    struct shm            *shm;
+    struct stats_row      *stats;        /* our row in shared memory */
+    struct conf           *conf;         /* live config (from shared memory) */
+    uint64_t               conf_gen;     /* generation of conf */
+    uint64_t               route_gen;    /* generation of route */
+    struct shm_route      *route;        /* local copy of the route table */
+    struct backend_server *slot_server[CORDIS_SLOTS]; /* primary per slot; NULL = not served */
+    uint16_t               slot_group[CORDIS_SLOTS];  /* group id per slot (for messages) */
+    struct backend_server *servers;      /* every backend server in use */
+
+    struct session        *sessions;     /* open client connections */
+    unsigned               nsessions;
+    unsigned               max_sessions; /* this worker's share of proxy.max_clients */
+    struct session        *flush_sessions;  /* sessions with replies to write */
+    struct backend_conn   *flush_conns;  /* backend connections with bytes to send */
+    struct session        *closed;       /* sessions to free at the flush point */
+
+    struct cstr           *argv;         /* scratch: arguments of the request being dispatched */
+    size_t                 argv_cap;
+    struct req            *free_reqs;    /* recycled requests */
+    unsigned               nfree_reqs;
+
+    ev_io                  accept_io[CORDIS_MAX_WORKERS];
+    int                    naccept;
+    ev_io                  ctl_io;
+    ev_prepare             flush_prepare;   /* the once-per-iteration flush point */
+    ev_timer               sweep_timer;     /* deadlines, retries, keepalive */
+    unsigned               sweeps;          /* sweep timer ticks */
+    int64_t                accept_paused_until; /* out of fds: resume then (usec); 0 = not paused */
+    bool                   draining;        /* QUIT received */
+    int64_t                drain_deadline;  /* monotonic usec */
+};
+
+/* Runs the worker; never returns. */
+void worker_main(const struct worker_params *params) __attribute__((noreturn));
+
+/* Sends a control byte to a worker; CORDIS_OK or CORDIS_ERROR. */
+int worker_ctl_send(int fd, enum worker_ctl cmd);
+
+#endif /* CORDIS_WORKER_H */

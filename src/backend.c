@@ -1,0 +1,633 @@
+/*
+ * Backend connections: connect, handshake, pipelined writes, in-order
+ * replies, failure and reconnect. See backend.h.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "conf.h"
+#include "log.h"
+#include "mbuf.h"
+#include "request.h"
+#include "resp.h"
+#include "util.h"
+#include "worker.h"
+
+#ifndef IOV_MAX
+#define IOV_MAX 1024
+#endif
+
+/* Backoff between reconnects: doubles from this up to backend.ping_period. */
+#define BACKEND_BACKOFF_MIN_USEC  (100 * 1000)
+
+static const char backend_ping[] = "*1\r\n$4\r\nPING\r\n";
+
+static void backend_read_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void backend_write_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void backend_fail(struct worker *w, struct backend_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static struct backend_server *
+backend_server_find(struct worker *w, const char *addr)
+{
+    for (struct backend_server *s = w->servers; s != NULL; s = s->next) {
+        if (!s->retired && strcmp(s->addr, addr) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+struct backend_server *
+backend_server_get(struct worker *w, const char *addr)
+{
+    struct backend_server *s = backend_server_find(w, addr);
+    int parallel = w->conf->backend.primary_parallel;
+    int ndb = w->conf->backend.databases;
+
+    if (s != NULL && s->parallel == parallel && s->ndb == ndb) {
+        return s;
+    }
+    if (s != NULL) {
+        /* Parallelism or database count changed: new connections for new
+         * requests; the old ones finish what they hold, then close. */
+        s->retired = true;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    if (util_parse_addr(addr, &s->sa, &s->salen) != CORDIS_OK) {
+        free(s);
+        return NULL;
+    }
+    snprintf(s->addr, sizeof(s->addr), "%s", addr);
+    s->parallel = parallel;
+    s->ndb = ndb;
+    s->conns = calloc((size_t)ndb * (size_t)parallel, sizeof(*s->conns));
+    if (s->conns == NULL) {
+        free(s);
+        return NULL;
+    }
+    s->next = w->servers;
+    w->servers = s;
+    return s;
+}
+
+static void
+backend_conn_set_state(struct backend_conn *c, enum backend_state state)
+{
+    c->state = state;
+    c->state_since = util_now_usec();
+}
+
+static void
+backend_schedule(struct worker *w, struct backend_conn *c)
+{
+    if (!c->flush_queued) {
+        c->flush_queued = true;
+        c->flush_next = w->flush_conns;
+        w->flush_conns = c;
+    }
+}
+
+/* Appends a request to the connection's FIFO. */
+static void
+backend_push(struct backend_conn *c, struct req *req)
+{
+    req->bnext = NULL;
+    req->conn = c;
+    if (c->tail == NULL) {
+        c->head = req;
+    } else {
+        c->tail->bnext = req;
+    }
+    c->tail = req;
+    if (c->unsent == NULL) {
+        c->unsent = req;
+        c->unsent_off = 0;
+    }
+    c->inflight++;
+}
+
+/* Puts an internal request (AUTH/SELECT) in front of everything unsent. */
+static int
+backend_push_front(struct worker *w, struct backend_conn *c, const char *cmd,
+                   const char *arg)
+{
+    struct req *req = req_new(w);
+    size_t clen = strlen(cmd), alen = arg != NULL ? strlen(arg) : 0;
+    size_t cap = 2 * RESP_HEADER_MAX + clen + alen + 8;
+    char *p;
+
+    if (req == NULL || (req->gen = malloc(cap)) == NULL) {
+        if (req != NULL) {
+            req_free(w, req);
+        }
+        return CORDIS_ERROR;
+    }
+    p = req->gen;
+    p += resp_write_array_header(p, arg != NULL ? 2 : 1);
+    p += resp_write_bulk_header(p, clen);
+    memcpy(p, cmd, clen);
+    p += clen;
+    memcpy(p, "\r\n", 2);
+    p += 2;
+    if (arg != NULL) {
+        p += resp_write_bulk_header(p, alen);
+        memcpy(p, arg, alen);
+        p += alen;
+        memcpy(p, "\r\n", 2);
+        p += 2;
+    }
+    req->internal = 1;
+    req->iov = req->iov_inline;
+    req->iov[0].iov_base = req->gen;
+    req->iov[0].iov_len = (size_t)(p - req->gen);
+    req->iovcnt = 1;
+    req->send_len = req->iov[0].iov_len;
+    req->conn = c;
+    /* Nothing has been written on a fresh connection: the FIFO head is unsent. */
+    req->bnext = c->head;
+    c->head = req;
+    if (c->tail == NULL) {
+        c->tail = req;
+    }
+    c->unsent = c->head;
+    c->unsent_off = 0;
+    c->inflight++;
+    return CORDIS_OK;
+}
+
+static void
+backend_on_connected(struct worker *w, struct backend_conn *c)
+{
+    char db[16];
+    int one = 1;
+
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    backend_conn_set_state(c, BACKEND_UP);
+    c->last_io = util_now_usec();
+    snprintf(db, sizeof(db), "%d", c->db);
+    /* Pushed to the front in reverse: AUTH goes first, then SELECT. */
+    if ((c->db != 0 && backend_push_front(w, c, "SELECT", db) != CORDIS_OK)
+        || (w->conf->backend.auth[0] != '\0'
+            && backend_push_front(w, c, "AUTH", w->conf->backend.auth) != CORDIS_OK)) {
+        backend_fail(w, c, "out of memory");
+        return;
+    }
+    ev_io_stop(w->loop, &c->wio);
+    ev_io_set(&c->rio, c->fd, EV_READ);
+    ev_io_start(w->loop, &c->rio);
+    if (c->unsent != NULL) {
+        backend_schedule(w, c);
+    }
+    log_debug("connected to %s (db %d)", c->server->addr, c->db);
+}
+
+static void
+backend_connect(struct worker *w, struct backend_conn *c)
+{
+    struct backend_server *s = c->server;
+
+    c->fd = socket(s->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        backend_fail(w, c, "socket() failed: %s", strerror(errno));
+        return;
+    }
+    if (connect(c->fd, (struct sockaddr *)&s->sa, s->salen) == 0) {
+        backend_on_connected(w, c);
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        backend_fail(w, c, "connect() failed: %s", strerror(errno));
+        return;
+    }
+    backend_conn_set_state(c, BACKEND_CONNECTING);
+    ev_io_set(&c->wio, c->fd, EV_WRITE);
+    ev_io_start(w->loop, &c->wio);
+}
+
+static struct backend_conn *
+backend_conn_new(struct backend_server *s, int db)
+{
+    struct backend_conn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL) {
+        return NULL;
+    }
+    c->server = s;
+    c->db = db;
+    c->fd = -1;
+    ev_init(&c->rio, backend_read_cb);
+    ev_init(&c->wio, backend_write_cb);
+    resp_reply_parser_init(&c->parser, INT32_MAX);
+    return c;
+}
+
+int
+backend_send(struct worker *w, struct backend_server *s, int db, unsigned seed,
+             struct req *req, const char **err)
+{
+    struct backend_conn **slot, *c;
+
+    slot = &s->conns[(size_t)db * (size_t)s->parallel + seed % (unsigned)s->parallel];
+    if (*slot == NULL && (*slot = backend_conn_new(s, db)) == NULL) {
+        *err = "out of memory";
+        return CORDIS_ERROR;
+    }
+    c = *slot;
+    if (c->state == BACKEND_DOWN) {
+        if (util_now_usec() < c->retry_at) {
+            *err = c->last_error;
+            return CORDIS_ERROR;
+        }
+        backend_connect(w, c);
+        if (c->state == BACKEND_DOWN) {
+            *err = c->last_error;
+            return CORDIS_ERROR;
+        }
+    }
+    backend_push(c, req);
+    if (c->state == BACKEND_UP) {
+        backend_schedule(w, c);
+    }
+    return CORDIS_OK;
+}
+
+/* Answers every request held by the connection with an error, closes it,
+ * and schedules the reconnect. */
+static void
+backend_fail(struct worker *w, struct backend_conn *c, const char *fmt, ...)
+{
+    struct req *req, *next;
+    int64_t now = util_now_usec(), backoff;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
+    va_end(ap);
+
+    if (c->fd >= 0) {
+        ev_io_stop(w->loop, &c->rio);
+        ev_io_stop(w->loop, &c->wio);
+        close(c->fd);
+        c->fd = -1;
+    }
+    c->fails++;
+    backoff = BACKEND_BACKOFF_MIN_USEC;
+    for (unsigned i = 2; i < c->fails && backoff < w->conf->backend.ping_period * 1000; i++) {
+        backoff *= 2;
+    }
+    backoff = CORDIS_MIN(backoff, CORDIS_MAX(w->conf->backend.ping_period * 1000,
+                                             BACKEND_BACKOFF_MIN_USEC));
+    /* The first retry is immediate: a restarted backend is back at once. */
+    c->retry_at = c->fails <= 1 ? now : now + backoff;
+    backend_conn_set_state(c, BACKEND_DOWN);
+    if (c->fails <= 2) {
+        log_warn("backend %s (db %d) unavailable: %s; %d requests failed, retry %s",
+                 c->server->addr, c->db, c->last_error, c->inflight,
+                 c->fails <= 1 ? "now" : "with backoff");
+    } else {
+        log_debug("backend %s (db %d) still unavailable: %s", c->server->addr, c->db,
+                  c->last_error);
+    }
+
+    req = c->head;
+    c->head = c->tail = c->unsent = NULL;
+    c->unsent_off = 0;
+    c->inflight = 0;
+    if (c->rbuf != NULL) {
+        mbuf_unref(c->rbuf);
+        c->rbuf = NULL;
+    }
+    resp_reply_parser_reset(&c->parser);
+    for (; req != NULL; req = next) {
+        next = req->bnext;
+        req->conn = NULL;
+        if (req->internal) {
+            req_free(w, req);
+            continue;
+        }
+        req_set_error(req, "ERR backend %s unavailable: %s", c->server->addr,
+                      c->last_error);
+        req_finish(w, req);
+    }
+}
+
+/* Handles one complete reply for the head of the FIFO. */
+static int
+backend_reply(struct worker *w, struct backend_conn *c, const char *reply)
+{
+    struct req *req = c->head;
+
+    if (req == NULL || req == c->unsent) {
+        backend_fail(w, c, "reply without a request");
+        return CORDIS_ERROR;
+    }
+    c->head = req->bnext;
+    if (c->head == NULL) {
+        c->tail = NULL;
+    }
+    c->inflight--;
+    req->conn = NULL;
+    if (req->internal) {
+        if (c->parser.type == '-') {
+            int n = (int)CORDIS_MIN(c->parser.len - 3, (size_t)80);
+
+            req_free(w, req);
+            backend_fail(w, c, "handshake refused: %.*s", n, reply + 1);
+            return CORDIS_ERROR;
+        }
+        req_free(w, req);
+        return CORDIS_OK;
+    }
+    c->fails = 0;
+    req_set_reply_ref(req, c->rbuf, reply, c->parser.len, c->parser.type,
+                      c->parser.integer);
+    req_finish(w, req);
+    return CORDIS_OK;
+}
+
+static void
+backend_read_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct backend_conn *c = (struct backend_conn *)io;
+    struct worker *w = ev_userdata(loop);
+    ssize_t n;
+    int rc;
+
+    if (c->rbuf == NULL && (c->rbuf = mbuf_new(MBUF_SIZE)) == NULL) {
+        backend_fail(w, c, "out of memory");
+        return;
+    }
+    if (mbuf_prepare_read(&c->rbuf, c->parser.need) != 0) {
+        backend_fail(w, c, "out of memory");
+        return;
+    }
+    n = read(c->fd, c->rbuf->data + c->rbuf->wpos, mbuf_room(c->rbuf));
+    if (n == 0) {
+        backend_fail(w, c, "connection closed by the backend");
+        return;
+    }
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR) {
+            backend_fail(w, c, "read() failed: %s", strerror(errno));
+        }
+        return;
+    }
+    c->rbuf->wpos += (size_t)n;
+    c->last_io = util_now_usec();
+    for (;;) {
+        struct mbuf *b = c->rbuf;
+        const char *start = b->data + b->rpos;
+
+        rc = resp_parse_reply(&c->parser, start, mbuf_unparsed(b));
+        if (rc == RESP_AGAIN) {
+            return;
+        }
+        if (rc != RESP_OK) {
+            backend_fail(w, c, "bad reply: %s", c->parser.error);
+            return;
+        }
+        b->rpos += c->parser.len;
+        if (backend_reply(w, c, start) != CORDIS_OK) {
+            return;
+        }
+        resp_reply_parser_reset(&c->parser);
+    }
+}
+
+/* Writes what is unsent, in one writev of up to IOV_MAX pieces at a time. */
+static void
+backend_write(struct worker *w, struct backend_conn *c)
+{
+    struct iovec iov[IOV_MAX];
+    struct req *req;
+    size_t skip;
+    size_t offered;
+    ssize_t n;
+    int cnt;
+
+    while (c->unsent != NULL) {
+        cnt = 0;
+        offered = 0;
+        skip = c->unsent_off;
+        for (req = c->unsent; req != NULL && cnt < IOV_MAX; req = req->bnext) {
+            for (int i = 0; i < req->iovcnt && cnt < IOV_MAX; i++) {
+                if (skip >= req->iov[i].iov_len) {
+                    skip -= req->iov[i].iov_len;
+                    continue;
+                }
+                iov[cnt].iov_base = (char *)req->iov[i].iov_base + skip;
+                iov[cnt].iov_len = req->iov[i].iov_len - skip;
+                offered += iov[cnt].iov_len;
+                skip = 0;
+                cnt++;
+            }
+        }
+        n = writev(c->fd, iov, cnt);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                break;
+            }
+            backend_fail(w, c, "writev() failed: %s", strerror(errno));
+            return;
+        }
+        c->last_io = util_now_usec();
+        /* Advance over what went out; a request fully written is in flight. */
+        size_t left = (size_t)n;
+        while (c->unsent != NULL) {
+            size_t rest = c->unsent->send_len - c->unsent_off;
+
+            if (left < rest) {
+                c->unsent_off += left;
+                break;
+            }
+            left -= rest;
+            c->unsent->sent_usec = c->last_io;
+            c->unsent = c->unsent->bnext;
+            c->unsent_off = 0;
+        }
+        if ((size_t)n < offered) {
+            /* The kernel took less than we offered: wait for writability. */
+            break;
+        }
+    }
+    if (c->unsent != NULL) {
+        ev_io_set(&c->wio, c->fd, EV_WRITE);
+        ev_io_start(w->loop, &c->wio);
+    } else {
+        ev_io_stop(w->loop, &c->wio);
+    }
+}
+
+static void
+backend_write_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct backend_conn *c = (struct backend_conn *)((char *)io - offsetof(struct backend_conn, wio));
+    struct worker *w = ev_userdata(loop);
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    if (c->state == BACKEND_CONNECTING) {
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+            err = errno;
+        }
+        if (err != 0) {
+            backend_fail(w, c, "connect() failed: %s", strerror(err));
+            return;
+        }
+        backend_on_connected(w, c);
+        return;
+    }
+    backend_write(w, c);
+}
+
+void
+backend_flush(struct worker *w)
+{
+    struct backend_conn *c = w->flush_conns, *next;
+
+    w->flush_conns = NULL;
+    for (; c != NULL; c = next) {
+        next = c->flush_next;
+        c->flush_queued = false;
+        if (c->state == BACKEND_UP && c->unsent != NULL && !ev_is_active(&c->wio)) {
+            backend_write(w, c);
+        }
+    }
+}
+
+static void
+backend_conn_sweep(struct worker *w, struct backend_conn *c, int64_t now)
+{
+    const struct conf *conf = w->conf;
+
+    switch (c->state) {
+    case BACKEND_CONNECTING:
+        if (now - c->state_since > conf->backend.connect_timeout * 1000) {
+            backend_fail(w, c, "connect timeout (%lld ms)",
+                         (long long)conf->backend.connect_timeout);
+        }
+        break;
+    case BACKEND_UP:
+        if (c->head != NULL && c->head != c->unsent && conf->backend.recv_timeout > 0
+            && now - c->head->sent_usec > conf->backend.recv_timeout * 1000) {
+            /* Late replies would answer the wrong requests: close and redial. */
+            backend_fail(w, c, "no reply within %lld ms",
+                         (long long)conf->backend.recv_timeout);
+        } else if (c->unsent != NULL && conf->backend.send_timeout > 0
+                   && now - c->last_io > conf->backend.send_timeout * 1000) {
+            backend_fail(w, c, "write blocked for %lld ms",
+                         (long long)conf->backend.send_timeout);
+        } else if (c->head == NULL && conf->backend.ping_period > 0
+                   && now - c->last_io > conf->backend.ping_period * 1000) {
+            struct req *ping = req_new(w);
+
+            if (ping != NULL) {
+                ping->internal = 1;
+                ping->iov = ping->iov_inline;
+                ping->iov[0].iov_base = (void *)backend_ping;
+                ping->iov[0].iov_len = sizeof(backend_ping) - 1;
+                ping->iovcnt = 1;
+                ping->send_len = ping->iov[0].iov_len;
+                backend_push(c, ping);
+                c->last_io = now;
+                backend_schedule(w, c);
+            }
+        }
+        break;
+    case BACKEND_DOWN:
+        break;
+    }
+}
+
+static bool
+backend_server_idle(const struct backend_server *s)
+{
+    for (int i = 0; i < s->ndb * s->parallel; i++) {
+        if (s->conns[i] != NULL && s->conns[i]->inflight > 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+backend_server_free(struct worker *w, struct backend_server *s)
+{
+    for (int i = 0; i < s->ndb * s->parallel; i++) {
+        struct backend_conn *c = s->conns[i];
+
+        if (c == NULL) {
+            continue;
+        }
+        if (c->inflight > 0 || c->fd >= 0) {
+            backend_fail(w, c, "closed");
+        }
+        if (c->flush_queued) {
+            /* Unlink it from the flush list before it goes. */
+            struct backend_conn **pp = &w->flush_conns;
+
+            while (*pp != NULL && *pp != c) {
+                pp = &(*pp)->flush_next;
+            }
+            if (*pp == c) {
+                *pp = c->flush_next;
+            }
+        }
+        mbuf_unref(c->rbuf);
+        free(c);
+    }
+    free(s->conns);
+    free(s);
+}
+
+void
+backend_servers_collect(struct worker *w, bool force)
+{
+    struct backend_server **pp = &w->servers, *s;
+
+    while ((s = *pp) != NULL) {
+        if ((s->retired || force) && (force || backend_server_idle(s))) {
+            *pp = s->next;
+            log_debug("backend %s retired", s->addr);
+            backend_server_free(w, s);
+            continue;
+        }
+        pp = &s->next;
+    }
+}
+
+void
+backend_sweep(struct worker *w, int64_t now)
+{
+    for (struct backend_server *s = w->servers; s != NULL; s = s->next) {
+        for (int i = 0; i < s->ndb * s->parallel; i++) {
+            if (s->conns[i] != NULL) {
+                backend_conn_sweep(w, s->conns[i], now);
+            }
+        }
+    }
+    backend_servers_collect(w, false);
+}
+
+void
+backend_close_all(struct worker *w)
+{
+    backend_servers_collect(w, true);
+}

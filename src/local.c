@@ -1,0 +1,597 @@
+/*
+ * Commands answered by cordis itself.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "command.h"
+#include "conf.h"
+#include "local.h"
+#include "multikey.h"
+#include "reply.h"
+#include "request.h"
+#include "session.h"
+#include "shm.h"
+#include "stats.h"
+#include "util.h"
+#include "worker.h"
+
+/* The Redis version cordis presents to clients that probe for features. */
+#define LOCAL_REDIS_VERSION "7.0.0"
+
+static int64_t local_started;   /* unix time this worker started */
+
+static bool
+local_eq(const struct cstr *arg, const char *word)
+{
+    return util_strieq(arg->ptr, arg->len, word);
+}
+
+static void
+local_error(struct req *req, const char *text)
+{
+    req_set_error(req, "%s", text);
+}
+
+static void
+local_ok(struct req *req, const char *text)
+{
+    struct reply r;
+
+    reply_init(&r);
+    reply_simple(&r, text);
+    req_take_reply(req, &r);
+}
+
+static void
+local_bulk(struct req *req, const char *data, size_t len)
+{
+    struct reply r;
+
+    reply_init(&r);
+    reply_bulk(&r, data, len);
+    req_take_reply(req, &r);
+}
+
+static void
+local_int(struct req *req, int64_t n)
+{
+    struct reply r;
+
+    reply_init(&r);
+    reply_int(&r, n);
+    req_take_reply(req, &r);
+}
+
+/* Checks a password against session.auth; true when it matches. */
+static bool
+local_check_password(struct worker *w, struct session *s, const struct cstr *user,
+                     const struct cstr *pass)
+{
+    const char *want = w->conf->session.auth;
+    bool ok = util_secret_equal(pass->ptr, pass->len, want, strlen(want));
+
+    if (user != NULL && !local_eq(user, "default")) {
+        ok = false;
+    }
+    if (!ok) {
+        w->stats->auth_failures++;
+    }
+    return ok;
+}
+
+static void
+local_auth(struct worker *w, struct session *s, struct req *req, int argc,
+           const struct cstr *argv)
+{
+    if (argc > 3) {
+        local_error(req, "ERR syntax error");
+        return;
+    }
+    if (w->conf->session.auth[0] == '\0') {
+        local_error(req, "ERR AUTH <password> called without any password configured "
+                         "for the default user. Are you sure your configuration is correct?");
+        return;
+    }
+    if (!local_check_password(w, s, argc == 3 ? &argv[1] : NULL, &argv[argc - 1])) {
+        local_error(req, "WRONGPASS invalid username-password pair or user is disabled.");
+        return;
+    }
+    s->authed = true;
+    local_ok(req, "OK");
+}
+
+static void
+local_select(struct worker *w, struct session *s, struct req *req,
+             const struct cstr *argv)
+{
+    int64_t db;
+
+    if (!util_parse_i64(argv[1].ptr, argv[1].len, &db) || db < INT32_MIN || db > INT32_MAX) {
+        local_error(req, "ERR value is not an integer or out of range");
+        return;
+    }
+    if (db < 0 || db >= w->conf->backend.databases) {
+        local_error(req, "ERR DB index is out of range");
+        return;
+    }
+    s->db = (int)db;
+    local_ok(req, "OK");
+}
+
+/* Client names: printable ASCII without spaces, as Redis requires. */
+static bool
+local_valid_name(const struct cstr *name)
+{
+    for (size_t i = 0; i < name->len; i++) {
+        if (name->ptr[i] < '!' || name->ptr[i] > '~') {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int
+local_setname(struct session *s, const struct cstr *name)
+{
+    char *copy = NULL;
+
+    if (!local_valid_name(name)) {
+        return CORDIS_ERROR;
+    }
+    if (name->len > 0) {
+        copy = strndup(name->ptr, name->len);
+        if (copy == NULL) {
+            return CORDIS_ERROR;
+        }
+    }
+    free(s->name);
+    s->name = copy;
+    return CORDIS_OK;
+}
+
+static void
+local_client(struct worker *w, struct session *s, struct req *req, int argc,
+             const struct cstr *argv)
+{
+    switch (req->cmd->id) {
+    case COMMAND_CLIENT_SETNAME:
+        if (local_setname(s, &argv[2]) != CORDIS_OK) {
+            local_error(req, "ERR Client names cannot contain spaces, newlines or special characters.");
+            return;
+        }
+        local_ok(req, "OK");
+        return;
+    case COMMAND_CLIENT_GETNAME:
+        if (s->name == NULL) {
+            struct reply r;
+
+            reply_init(&r);
+            reply_nil(&r);
+            req_take_reply(req, &r);
+            return;
+        }
+        local_bulk(req, s->name, strlen(s->name));
+        return;
+    case COMMAND_CLIENT_ID:
+        local_int(req, (int64_t)s->id);
+        return;
+    case COMMAND_CLIENT_SETINFO:
+        if (!local_eq(&argv[2], "lib-name") && !local_eq(&argv[2], "lib-ver")) {
+            req_set_error(req, "ERR Unrecognized option '%.*s'",
+                          (int)CORDIS_MIN(argv[2].len, (size_t)64), argv[2].ptr);
+            return;
+        }
+        if (!local_valid_name(&argv[3])) {
+            local_error(req, "ERR lib-name and lib-ver cannot contain spaces, newlines or special characters.");
+            return;
+        }
+        local_ok(req, "OK");
+        return;
+    default:
+        req_set_error(req, "ERR command '%s' is not supported by cordis",
+                      command_upper_name(req->cmd));
+        return;
+    }
+}
+
+static void
+local_hello(struct worker *w, struct session *s, struct req *req, int argc,
+            const struct cstr *argv)
+{
+    const struct cstr *user = NULL, *pass = NULL, *name = NULL;
+    struct reply r;
+    int64_t proto = 2;
+
+    if (argc >= 2) {
+        if (!util_parse_i64(argv[1].ptr, argv[1].len, &proto)) {
+            local_error(req, "ERR Protocol version is not an integer or out of range");
+            return;
+        }
+        for (int i = 2; i < argc; i++) {
+            if (local_eq(&argv[i], "auth") && i + 2 < argc) {
+                user = &argv[i + 1];
+                pass = &argv[i + 2];
+                i += 2;
+            } else if (local_eq(&argv[i], "setname") && i + 1 < argc) {
+                name = &argv[i + 1];
+                i += 1;
+            } else {
+                req_set_error(req, "ERR Syntax error in HELLO option '%.*s'",
+                              (int)CORDIS_MIN(argv[i].len, (size_t)64), argv[i].ptr);
+                return;
+            }
+        }
+    }
+    if (proto < 2 || proto > 3) {
+        local_error(req, "NOPROTO unsupported protocol version");
+        return;
+    }
+    if (proto == 3) {
+        /* RESP3 replies are not converted yet. */
+        local_error(req, "NOPROTO sorry, this protocol version is not supported.");
+        return;
+    }
+    if (pass != NULL) {
+        if (w->conf->session.auth[0] == '\0') {
+            local_error(req, "ERR AUTH <password> called without any password configured "
+                             "for the default user. Are you sure your configuration is correct?");
+            return;
+        }
+        if (!local_check_password(w, s, user, pass)) {
+            local_error(req, "WRONGPASS invalid username-password pair or user is disabled.");
+            return;
+        }
+        s->authed = true;
+    }
+    if (!s->authed) {
+        local_error(req, "NOAUTH HELLO must be called with the client already authenticated, "
+                         "otherwise the HELLO <proto> AUTH <user> <pass> option can be used "
+                         "to authenticate the client and select the RESP protocol version "
+                         "at the same time");
+        return;
+    }
+    if (name != NULL && local_setname(s, name) != CORDIS_OK) {
+        local_error(req, "ERR Client names cannot contain spaces, newlines or special characters.");
+        return;
+    }
+    reply_init(&r);
+    reply_array(&r, 14);
+    reply_cstr(&r, "server");
+    reply_cstr(&r, "redis");
+    reply_cstr(&r, "version");
+    reply_cstr(&r, LOCAL_REDIS_VERSION);
+    reply_cstr(&r, "proto");
+    reply_int(&r, 2);
+    reply_cstr(&r, "id");
+    reply_int(&r, (int64_t)s->id);
+    reply_cstr(&r, "mode");
+    reply_cstr(&r, "standalone");
+    reply_cstr(&r, "role");
+    reply_cstr(&r, "master");
+    reply_cstr(&r, "modules");
+    reply_array(&r, 0);
+    req_take_reply(req, &r);
+}
+
+/* --- COMMAND ------------------------------------------------------------ */
+
+static bool
+local_is_sub(const struct command *c)
+{
+    return strchr(c->name, '|') != NULL;
+}
+
+static void
+local_command_entry(struct reply *r, const struct command *c)
+{
+    int nflags = 0, nsubs = 0;
+    size_t prefix;
+
+    reply_array(r, 10);
+    reply_cstr(r, c->name);
+    reply_int(r, c->arity);
+    nflags += (c->flags & CMD_WRITE) != 0;
+    nflags += (c->flags & CMD_READONLY) != 0;
+    nflags += c->keys_kind != CMD_KEYS_FIXED;
+    reply_array(r, nflags);
+    if (c->flags & CMD_WRITE) {
+        reply_simple(r, "write");
+    }
+    if (c->flags & CMD_READONLY) {
+        reply_simple(r, "readonly");
+    }
+    if (c->keys_kind != CMD_KEYS_FIXED) {
+        reply_simple(r, "movablekeys");
+    }
+    reply_int(r, c->first_key);
+    reply_int(r, c->last_key);
+    reply_int(r, c->key_step);
+    reply_array(r, 0);   /* ACL categories */
+    reply_array(r, 0);   /* tips */
+    reply_array(r, 0);   /* key specs */
+    if (!(c->flags & CMD_CONTAINER)) {
+        reply_array(r, 0);
+        return;
+    }
+    prefix = c->name_len;
+    for (int i = 0; i < COMMAND_COUNT; i++) {
+        const struct command *sub = &command_table[i];
+
+        nsubs += strncmp(sub->name, c->name, prefix) == 0 && sub->name[prefix] == '|';
+    }
+    reply_array(r, nsubs);
+    for (int i = 0; i < COMMAND_COUNT; i++) {
+        const struct command *sub = &command_table[i];
+
+        if (strncmp(sub->name, c->name, prefix) == 0 && sub->name[prefix] == '|') {
+            local_command_entry(r, sub);
+        }
+    }
+}
+
+static int
+local_top_level_count(void)
+{
+    int n = 0;
+
+    for (int i = 0; i < COMMAND_COUNT; i++) {
+        n += !local_is_sub(&command_table[i]);
+    }
+    return n;
+}
+
+static void
+local_command(struct worker *w, struct session *s, struct req *req, int argc,
+              const struct cstr *argv)
+{
+    struct reply r;
+
+    reply_init(&r);
+    switch (req->cmd->id) {
+    case COMMAND_COMMAND:
+        reply_array(&r, local_top_level_count());
+        for (int i = 0; i < COMMAND_COUNT; i++) {
+            if (!local_is_sub(&command_table[i])) {
+                local_command_entry(&r, &command_table[i]);
+            }
+        }
+        break;
+    case COMMAND_COMMAND_COUNT:
+        reply_int(&r, local_top_level_count());
+        break;
+    case COMMAND_COMMAND_LIST:
+        reply_array(&r, local_top_level_count());
+        for (int i = 0; i < COMMAND_COUNT; i++) {
+            if (!local_is_sub(&command_table[i])) {
+                reply_cstr(&r, command_table[i].name);
+            }
+        }
+        break;
+    case COMMAND_COMMAND_INFO:
+        if (argc == 2) {
+            reply_array(&r, local_top_level_count());
+            for (int i = 0; i < COMMAND_COUNT; i++) {
+                if (!local_is_sub(&command_table[i])) {
+                    local_command_entry(&r, &command_table[i]);
+                }
+            }
+            break;
+        }
+        reply_array(&r, argc - 2);
+        for (int i = 2; i < argc; i++) {
+            const struct command *c = command_lookup(argv[i].ptr, argv[i].len);
+
+            if (c == NULL) {
+                reply_raw(&r, "*-1\r\n", 5);
+            } else {
+                local_command_entry(&r, c);
+            }
+        }
+        break;
+    case COMMAND_COMMAND_DOCS:
+        /* No documentation is served: clients fall back to their own. */
+        reply_array(&r, 0);
+        break;
+    case COMMAND_COMMAND_GETKEYS: {
+        const struct command *c = command_for_request(argc - 2, argv + 2);
+        struct command_keys keys;
+        int n = 0;
+
+        if (c == NULL) {
+            reply_error(&r, "ERR Invalid command specified");
+            break;
+        }
+        if (!command_arity_ok(c, argc - 2)) {
+            reply_error(&r, "ERR Invalid number of arguments specified for command");
+            break;
+        }
+        if (command_get_keys(c, argc - 2, argv + 2, &keys) != CORDIS_OK) {
+            reply_error(&r, "ERR Invalid arguments specified for command");
+            break;
+        }
+        for (int i = keys.first; keys.first > 0 && i <= keys.last; i += keys.step) {
+            n++;
+            if (keys.step <= 0) {
+                break;
+            }
+        }
+        n += keys.extra > 0;
+        if (n == 0) {
+            reply_error(&r, "ERR The command has no key arguments");
+            break;
+        }
+        reply_array(&r, n);
+        for (int i = keys.first; keys.first > 0 && i <= keys.last; i += keys.step) {
+            reply_bulk(&r, argv[2 + i].ptr, argv[2 + i].len);
+            if (keys.step <= 0) {
+                break;
+            }
+        }
+        if (keys.extra > 0) {
+            reply_bulk(&r, argv[2 + keys.extra].ptr, argv[2 + keys.extra].len);
+        }
+        break;
+    }
+    case COMMAND_COMMAND_HELP:
+        reply_array(&r, 1);
+        reply_simple(&r, "COMMAND [<subcommand> [<arg> ...]]: COUNT, DOCS, INFO, LIST, GETKEYS (answered by cordis)");
+        break;
+    default:
+        reply_printf(&r, "-ERR command '%s' is not supported by cordis\r\n",
+                     command_upper_name(req->cmd));
+        break;
+    }
+    req_take_reply(req, &r);
+}
+
+/* --- INFO ---------------------------------------------------------------- */
+
+static bool
+local_section_wanted(int argc, const struct cstr *argv, const char *section,
+                     bool in_default)
+{
+    if (argc < 2) {
+        return in_default;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (local_eq(&argv[i], section) || local_eq(&argv[i], "all")
+            || local_eq(&argv[i], "everything")
+            || (in_default && local_eq(&argv[i], "default"))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Sections about cordis itself; the keyspace comes from the backends. */
+void
+local_info_text(struct worker *w, int argc, const struct cstr *argv, struct reply *r)
+{
+    const struct stats_row *row = w->stats;
+    uint64_t calls = 0;
+    struct utsname un;
+    struct rusage ru;
+    int64_t now = (int64_t)time(NULL);
+
+    if (local_started == 0) {
+        local_started = now;
+    }
+    if (local_section_wanted(argc, argv, "server", true)) {
+        uname(&un);
+        reply_printf(r, "# Server\r\nredis_version:%s\r\ncordis_version:%s\r\n"
+                     "redis_mode:standalone\r\nos:%s %s %s\r\narch_bits:%d\r\n"
+                     "process_id:%d\r\nmaster_process_id:%d\r\nworker:%d\r\n"
+                     "tcp_port:%s\r\nuptime_in_seconds:%lld\r\nproduct_name:%s\r\n"
+                     "config_file:%s\r\n\r\n",
+                     LOCAL_REDIS_VERSION, PACKAGE_VERSION, un.sysname, un.release,
+                     un.machine, (int)(sizeof(void *) * 8), (int)getpid(), (int)getppid(),
+                     w->params->index, strrchr(w->conf->proxy.listen, ':') + 1,
+                     (long long)(now - local_started), w->conf->product_name,
+                     w->conf->path);
+    }
+    if (local_section_wanted(argc, argv, "clients", true)) {
+        reply_printf(r, "# Clients\r\nconnected_clients:%u\r\nmaxclients:%u\r\n\r\n",
+                     w->nsessions, w->max_sessions);
+    }
+    if (local_section_wanted(argc, argv, "stats", true)) {
+        for (int i = 0; i < COMMAND_COUNT; i++) {
+            calls += row->cmd[i].calls;
+        }
+        reply_printf(r, "# Stats\r\ntotal_connections_received:%llu\r\n"
+                     "total_commands_processed:%llu\r\ntotal_net_input_bytes:%llu\r\n"
+                     "total_net_output_bytes:%llu\r\nrejected_connections:%llu\r\n"
+                     "auth_failures:%llu\r\n\r\n",
+                     (unsigned long long)row->sessions_total, (unsigned long long)calls,
+                     (unsigned long long)row->bytes_in, (unsigned long long)row->bytes_out,
+                     (unsigned long long)row->rejected,
+                     (unsigned long long)row->auth_failures);
+    }
+    if (local_section_wanted(argc, argv, "cpu", true)) {
+        getrusage(RUSAGE_SELF, &ru);
+        reply_printf(r, "# CPU\r\nused_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n\r\n",
+                     (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec,
+                     (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec);
+    }
+}
+
+static int
+local_info(struct worker *w, struct session *s, struct req *req, int argc,
+           const struct cstr *argv)
+{
+    struct reply r;
+
+    if (local_section_wanted(argc, argv, "keyspace", true)
+        && multikey_info_keyspace(w, s, req, argc, argv) == CORDIS_OK) {
+        return CORDIS_EAGAIN;   /* finished when every group has answered */
+    }
+    reply_init(&r);
+    local_info_text(w, argc, argv, &r);
+    if (r.failed) {
+        reply_free(&r);
+        req_set_error(req, "ERR out of memory");
+        return CORDIS_OK;
+    }
+    local_bulk(req, r.buf != NULL ? r.buf : "", r.len);
+    reply_free(&r);
+    return CORDIS_OK;
+}
+
+int
+local_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
+               const struct cstr *argv)
+{
+    switch (req->cmd->id) {
+    case COMMAND_PING:
+        if (argc == 1) {
+            local_ok(req, "PONG");
+        } else {
+            local_bulk(req, argv[1].ptr, argv[1].len);
+        }
+        return CORDIS_OK;
+    case COMMAND_ECHO:
+        local_bulk(req, argv[1].ptr, argv[1].len);
+        return CORDIS_OK;
+    case COMMAND_QUIT:
+        req->quit = 1;
+        s->quitting = true;
+        local_ok(req, "OK");
+        return CORDIS_OK;
+    case COMMAND_SELECT:
+        local_select(w, s, req, argv);
+        return CORDIS_OK;
+    case COMMAND_AUTH:
+        local_auth(w, s, req, argc, argv);
+        return CORDIS_OK;
+    case COMMAND_HELLO:
+        local_hello(w, s, req, argc, argv);
+        return CORDIS_OK;
+    case COMMAND_RESET:
+        s->db = 0;
+        s->authed = w->conf->session.auth[0] == '\0';
+        free(s->name);
+        s->name = NULL;
+        local_ok(req, "RESET");
+        return CORDIS_OK;
+    case COMMAND_INFO:
+        return local_info(w, s, req, argc, argv);
+    default:
+        break;
+    }
+    if (strncmp(req->cmd->name, "client|", 7) == 0) {
+        local_client(w, s, req, argc, argv);
+    } else if (strncmp(req->cmd->name, "command", 7) == 0) {
+        local_command(w, s, req, argc, argv);
+    } else {
+        req_set_error(req, "ERR command '%s' is not supported by cordis",
+                      command_upper_name(req->cmd));
+    }
+    return CORDIS_OK;
+}

@@ -1,0 +1,820 @@
+/*
+ * The master process.
+ *
+ * Lifecycle: load config -> shared memory -> listening sockets -> pid file
+ * -> fork workers -> libev loop (signals, children, control channels).
+ *
+ * Workers live in shared-memory stats rows; `row` is the index of a worker
+ * everywhere in the master. The current generation's worker i is in
+ * current[i]; a generation being retired keeps its rows until it exits.
+ *
+ * Listening sockets are never closed while the address stays the same: a
+ * closed SO_REUSEPORT socket resets the connections queued on it. When there
+ * are more sockets than workers (the worker count shrank), worker i accepts
+ * on every socket j with j % nworkers == i.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "conf.h"
+#include "cordis.h"
+#include "listen.h"
+#include "log.h"
+#include "master.h"
+#include "proctitle.h"
+#include "router.h"
+#include "shm.h"
+#include "signals.h"
+#include "util.h"
+#include "worker.h"
+
+/* A worker that dies this soon after its start counts as a quick death. */
+#define MASTER_QUICK_DEATH_USEC  (1000 * 1000)
+/* Backoff between respawns of a worker that keeps dying. */
+#define MASTER_BACKOFF_MIN_MS    100
+#define MASTER_BACKOFF_MAX_MS    10000
+/* How long a fast stop waits before SIGKILL. */
+#define MASTER_KILL_AFTER_SEC    5.0
+
+enum master_state {
+    MASTER_RUNNING,
+    MASTER_QUITTING,     /* QUIT: workers drain, then we exit 0 */
+    MASTER_STOPPING,     /* TERM/INT: workers exit now */
+};
+
+struct master_worker {
+    ev_timer    respawn;        /* backoff timer; first member for the cast */
+    pid_t       pid;            /* 0 = not running */
+    int         ctl_fd;         /* master's end of the control socketpair; -1 = none */
+    int         index;          /* worker number in its generation */
+    unsigned    generation;     /* generation it belongs to */
+    int64_t     started_usec;   /* monotonic start time */
+    unsigned    quick_deaths;   /* consecutive deaths soon after start */
+    bool        in_use;         /* row belongs to a live or pending worker */
+    bool        retiring;       /* old generation: drain and exit, no respawn */
+    bool        fatal;          /* exited with WORKER_EXIT_FATAL */
+};
+
+struct master {
+    struct ev_loop       *loop;
+    const struct master_options *opts;
+    struct conf          *conf;          /* running config */
+    struct shm           *shm;
+    enum master_state     state;
+    unsigned              generation;    /* current worker generation */
+    int                   nworkers;      /* workers in the current generation */
+    int                   current[CORDIS_MAX_WORKERS];   /* index -> row */
+    int                   listen_fds[CORDIS_MAX_WORKERS]; /* index -> socket */
+    int                   nlisten;       /* sockets open in listen_fds */
+    char                 *listen_addr;   /* address they are bound to */
+    struct master_worker  rows[SHM_ROWS];
+    ev_signal             signals[8];
+    ev_child              child;
+    ev_timer              kill_timer;    /* SIGKILL backstop when stopping */
+    int                   exit_status;
+    /* last reload, for the log and the admin API */
+    uint64_t              reloads_ok;
+    uint64_t              reloads_failed;
+    char                  last_reload[640];
+};
+
+static void master_spawn(struct master *m, int row);
+
+static int64_t
+master_backoff_ms(unsigned quick_deaths)
+{
+    int64_t ms = MASTER_BACKOFF_MIN_MS;
+
+    for (unsigned i = 2; i < quick_deaths && ms < MASTER_BACKOFF_MAX_MS; i++) {
+        ms *= 2;
+    }
+    return CORDIS_MIN(ms, MASTER_BACKOFF_MAX_MS);
+}
+
+static int
+master_free_row(struct master *m)
+{
+    for (int row = 0; row < SHM_ROWS; row++) {
+        if (!m->rows[row].in_use) {
+            return row;
+        }
+    }
+    return -1;
+}
+
+static int
+master_live_workers(const struct master *m)
+{
+    int n = 0;
+
+    for (int row = 0; row < SHM_ROWS; row++) {
+        n += m->rows[row].pid != 0;
+    }
+    return n;
+}
+
+static void
+master_send_all(struct master *m, enum worker_ctl cmd, bool retiring_too)
+{
+    for (int row = 0; row < SHM_ROWS; row++) {
+        struct master_worker *w = &m->rows[row];
+
+        if (w->pid == 0 || w->ctl_fd < 0 || (w->retiring && !retiring_too)) {
+            continue;
+        }
+        if (worker_ctl_send(w->ctl_fd, cmd) != CORDIS_OK) {
+            log_warn("control message '%c' to worker %d (pid %d) failed (%d: %s)",
+                     cmd, w->index, (int)w->pid, errno, strerror(errno));
+        }
+    }
+}
+
+/* Publishes the config text and its route table to shared memory. */
+static int
+master_publish(struct master *m, const struct conf *conf, const char *text,
+               size_t size)
+{
+    struct shm_route *route = calloc(1, sizeof(*route));
+
+    if (route == NULL) {
+        return CORDIS_ERROR;
+    }
+    router_table_from_conf(conf, route);
+    if (shm_conf_publish(m->shm, conf->path, text, size) != CORDIS_OK) {
+        free(route);
+        return CORDIS_ERROR;
+    }
+    shm_route_publish(m->shm, route);
+    free(route);
+    return CORDIS_OK;
+}
+
+static int
+master_write_pid_file(const char *path)
+{
+    char buf[32], tmp[1024];
+    int fd, n;
+
+    if (path[0] == '\0') {
+        return CORDIS_OK;
+    }
+    /* Write a temporary file and rename it, so `cordis -s` never reads a
+     * half-written pid. */
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+        log_error("pid file path \"%s\" is too long", path);
+        return CORDIS_ERROR;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        log_error("open(\"%s\") failed (%d: %s), cannot write the pid file",
+                  tmp, errno, strerror(errno));
+        return CORDIS_ERROR;
+    }
+    n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+    if (write(fd, buf, (size_t)n) != n || close(fd) < 0) {
+        log_error("write(\"%s\") failed (%d: %s)", tmp, errno, strerror(errno));
+        unlink(tmp);
+        return CORDIS_ERROR;
+    }
+    if (rename(tmp, path) < 0) {
+        log_error("rename(\"%s\", \"%s\") failed (%d: %s)", tmp, path, errno,
+                  strerror(errno));
+        unlink(tmp);
+        return CORDIS_ERROR;
+    }
+    return CORDIS_OK;
+}
+
+static void
+master_remove_pid_file(const struct master *m)
+{
+    char buf[32];
+    FILE *f;
+
+    if (m->conf->pid_file[0] == '\0') {
+        return;
+    }
+    /* Remove it only while it still names us (a newer master may own it). */
+    f = fopen(m->conf->pid_file, "r");
+    if (f == NULL) {
+        return;
+    }
+    if (fgets(buf, sizeof(buf), f) != NULL && atoi(buf) == (int)getpid()) {
+        unlink(m->conf->pid_file);
+    }
+    fclose(f);
+}
+
+/* Opens listening sockets up to count on addr, reusing those already open. */
+static int
+master_open_listeners(struct master *m, const char *addr, int count)
+{
+    char err[256];
+
+    if (m->listen_addr != NULL && strcmp(m->listen_addr, addr) != 0) {
+        return CORDIS_ERROR;   /* caller handles address changes */
+    }
+    while (m->nlisten < count) {
+        int fd = listen_open(addr, 1, err, sizeof(err));
+
+        if (fd < 0) {
+            log_error("%s", err);
+            return CORDIS_ERROR;
+        }
+        m->listen_fds[m->nlisten++] = fd;
+    }
+    if (m->listen_addr == NULL) {
+        m->listen_addr = strdup(addr);
+    }
+    return CORDIS_OK;
+}
+
+static void
+master_close_listeners(struct master *m)
+{
+    for (int i = 0; i < m->nlisten; i++) {
+        close(m->listen_fds[i]);
+    }
+    m->nlisten = 0;
+    free(m->listen_addr);
+    m->listen_addr = NULL;
+}
+
+/*
+ * Before a new generation: sockets on a new address go to fresh (returned in
+ * fresh/nfresh); on the same address, sockets are added up to the new worker
+ * count. On failure everything opened here is closed again.
+ */
+static int
+master_prepare_listeners(struct master *m, const struct conf *conf, int *fresh,
+                         int *nfresh, char *err, size_t errlen)
+{
+    int had = m->nlisten;
+
+    *nfresh = 0;
+    if (strcmp(m->listen_addr, conf->proxy.listen) == 0) {
+        while (m->nlisten < conf->proxy.workers) {
+            int fd = listen_open(conf->proxy.listen, 1, err, errlen);
+
+            if (fd < 0) {
+                while (m->nlisten > had) {
+                    close(m->listen_fds[--m->nlisten]);
+                }
+                return CORDIS_ERROR;
+            }
+            m->listen_fds[m->nlisten++] = fd;
+        }
+        return CORDIS_OK;
+    }
+    for (int i = 0; i < conf->proxy.workers; i++) {
+        fresh[i] = listen_open(conf->proxy.listen, 1, err, errlen);
+        if (fresh[i] < 0) {
+            for (int j = 0; j < i; j++) {
+                close(fresh[j]);
+            }
+            return CORDIS_ERROR;
+        }
+    }
+    *nfresh = conf->proxy.workers;
+    return CORDIS_OK;
+}
+
+static void
+master_respawn_cb(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+    struct master_worker *w = (struct master_worker *)timer;
+    struct master *m = ev_userdata(loop);
+
+    master_spawn(m, (int)(w - m->rows));
+}
+
+/* In the child: drop every descriptor and handler that belongs to the master. */
+static void
+master_child_cleanup(struct master *m, int row, int worker_ctl)
+{
+    struct sigaction sa;
+    sigset_t all;
+
+    for (int r = 0; r < SHM_ROWS; r++) {
+        if (m->rows[r].ctl_fd >= 0) {
+            close(m->rows[r].ctl_fd);
+        }
+    }
+    for (int i = 0; i < m->nlisten; i++) {
+        if (i % m->nworkers != m->rows[row].index) {
+            close(m->listen_fds[i]);
+        }
+    }
+    /* Signals come from the master over the control channel; a Ctrl-C to
+     * the terminal's process group must not kill workers behind its back. */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    for (unsigned i = 0; i < signal_table_size; i++) {
+        if (signal_table[i].signo != SIGTERM) {
+            sigaction(signal_table[i].signo, &sa, NULL);
+        }
+    }
+    sigaction(SIGPIPE, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGCHLD, &sa, NULL);
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    CORDIS_UNUSED(worker_ctl);
+}
+
+static void
+master_spawn(struct master *m, int row)
+{
+    struct master_worker *w = &m->rows[row];
+    struct stats_row *stats = &m->shm->rows[row];
+    struct worker_params params;
+    int sv[2];
+    pid_t pid;
+
+    ev_timer_stop(m->loop, &w->respawn);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        log_error("socketpair() failed (%d: %s), retry in %d ms", errno,
+                  strerror(errno), MASTER_BACKOFF_MAX_MS);
+        ev_timer_set(&w->respawn, MASTER_BACKOFF_MAX_MS / 1000.0, 0.0);
+        ev_timer_start(m->loop, &w->respawn);
+        return;
+    }
+    pid = fork();
+    if (pid < 0) {
+        log_error("fork() failed (%d: %s), retry in %d ms", errno, strerror(errno),
+                  MASTER_BACKOFF_MAX_MS);
+        close(sv[0]);
+        close(sv[1]);
+        ev_timer_set(&w->respawn, MASTER_BACKOFF_MAX_MS / 1000.0, 0.0);
+        ev_timer_start(m->loop, &w->respawn);
+        return;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        master_child_cleanup(m, row, sv[1]);
+        params.index = w->index;
+        params.row = row;
+        params.generation = w->generation;
+        params.nlisten = 0;
+        for (int i = w->index; i < m->nlisten; i += m->nworkers) {
+            params.listen_fds[params.nlisten++] = m->listen_fds[i];
+        }
+        params.ctl_fd = sv[1];
+        params.shm = m->shm;
+        params.conf = m->conf;
+        worker_main(&params);
+    }
+    close(sv[1]);
+    w->pid = pid;
+    w->ctl_fd = sv[0];
+    w->started_usec = util_now_usec();
+    w->fatal = false;
+    stats->in_use = 1;
+    stats->pid = pid;
+    stats->generation = w->generation;
+    stats->respawns++;
+    stats->started = (int64_t)time(NULL);
+    stats->sessions_alive = 0;
+    log_info("started worker %d (pid %d, generation %u)", w->index, (int)pid,
+             w->generation);
+}
+
+/* Starts generation m->generation with nworkers workers on the open sockets. */
+static int
+master_start_generation(struct master *m, int nworkers)
+{
+    for (int i = 0; i < nworkers; i++) {
+        int row = master_free_row(m);
+        struct master_worker *w;
+
+        if (row < 0) {
+            log_error("no free worker row for worker %d (too many retiring workers)", i);
+            return CORDIS_ERROR;
+        }
+        w = &m->rows[row];
+        memset(w, 0, sizeof(*w));
+        ev_init(&w->respawn, master_respawn_cb);
+        w->ctl_fd = -1;
+        w->in_use = true;
+        w->index = i;
+        w->generation = m->generation;
+        m->current[i] = row;
+    }
+    m->nworkers = nworkers;
+    for (int i = 0; i < nworkers; i++) {
+        master_spawn(m, m->current[i]);
+    }
+    return CORDIS_OK;
+}
+
+static void
+master_stop(struct master *m, enum master_state state)
+{
+    if (m->state == MASTER_STOPPING || m->state == state) {
+        return;
+    }
+    m->state = state;
+    for (int row = 0; row < SHM_ROWS; row++) {
+        ev_timer_stop(m->loop, &m->rows[row].respawn);
+    }
+    if (state == MASTER_QUITTING) {
+        log_info("graceful stop: workers finish their requests, then exit");
+        master_send_all(m, WORKER_CTL_QUIT, true);
+        ev_timer_set(&m->kill_timer, m->conf->proxy.drain_timeout / 1000.0
+                     + MASTER_KILL_AFTER_SEC, 0.0);
+    } else {
+        log_info("fast stop: workers exit now");
+        master_send_all(m, WORKER_CTL_TERMINATE, true);
+        ev_timer_set(&m->kill_timer, MASTER_KILL_AFTER_SEC, 0.0);
+    }
+    ev_timer_stop(m->loop, &m->kill_timer);
+    ev_timer_start(m->loop, &m->kill_timer);
+    if (master_live_workers(m) == 0) {
+        ev_break(m->loop, EVBREAK_ALL);
+    }
+}
+
+static void
+master_kill_cb(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+    struct master *m = ev_userdata(loop);
+
+    for (int row = 0; row < SHM_ROWS; row++) {
+        if (m->rows[row].pid != 0) {
+            log_warn("worker %d (pid %d) still running after the deadline, sending SIGKILL",
+                     m->rows[row].index, (int)m->rows[row].pid);
+            kill(m->rows[row].pid, SIGKILL);
+        }
+    }
+}
+
+/* Applies in the master what a reload changes in place. */
+static void
+master_apply_live(struct master *m, const struct conf *old, const struct conf *conf)
+{
+    log_set_level((enum log_level)conf->log.level);
+    if (strcmp(old->log.file, conf->log.file) != 0) {
+        log_set_file(conf->log.file);
+    }
+    if (strcmp(old->pid_file, conf->pid_file) != 0) {
+        if (master_write_pid_file(conf->pid_file) == CORDIS_OK && old->pid_file[0] != '\0') {
+            unlink(old->pid_file);
+        }
+    }
+}
+
+/*
+ * Reload: a whole new config or nothing. What can change in place goes to
+ * shared memory and the workers are told; what cannot (listen address,
+ * worker count) starts a new generation and retires the old one.
+ */
+static void
+master_reload(struct master *m)
+{
+    char err[512], *text = NULL;
+    size_t size = 0;
+    struct conf *conf = NULL, *old = m->conf;
+    const char *what = NULL;
+    int fresh_listeners[CORDIS_MAX_WORKERS];
+    int nfresh = 0;   /* sockets in fresh_listeners (new address only) */
+    bool restart;
+
+    log_info("reloading %s", m->opts->conf_path);
+    if (conf_read_file(m->opts->conf_path, &text, &size, err, sizeof(err)) != CORDIS_OK
+        || conf_load_text(m->opts->conf_path, text, size, &conf, err, sizeof(err)) != CORDIS_OK) {
+        m->reloads_failed++;
+        snprintf(m->last_reload, sizeof(m->last_reload), "failed: %s", err);
+        log_error("reload failed: %s; the running configuration stays", err);
+        free(text);
+        return;
+    }
+    if (size >= SHM_CONF_MAX) {
+        m->reloads_failed++;
+        snprintf(m->last_reload, sizeof(m->last_reload),
+                 "failed: %s is larger than %d bytes", m->opts->conf_path, SHM_CONF_MAX - 1);
+        log_error("reload failed: %s is larger than %d bytes; the running configuration stays",
+                  m->opts->conf_path, SHM_CONF_MAX - 1);
+        conf_free(conf);
+        free(text);
+        return;
+    }
+    restart = conf_needs_restart(old, conf, &what);
+    if (restart && master_prepare_listeners(m, conf, fresh_listeners, &nfresh,
+                                            err, sizeof(err)) != CORDIS_OK) {
+        m->reloads_failed++;
+        snprintf(m->last_reload, sizeof(m->last_reload), "failed: %s", err);
+        log_error("reload failed: %s; the running configuration stays", err);
+        conf_free(conf);
+        free(text);
+        return;
+    }
+    if (master_publish(m, conf, text, size) != CORDIS_OK) {
+        for (int j = 0; j < nfresh; j++) {
+            close(fresh_listeners[j]);
+        }
+        m->reloads_failed++;
+        snprintf(m->last_reload, sizeof(m->last_reload),
+                 "failed: config text larger than %d bytes", SHM_CONF_MAX);
+        log_error("reload failed: config text larger than %d bytes", SHM_CONF_MAX);
+        conf_free(conf);
+        free(text);
+        return;
+    }
+    free(text);
+    master_apply_live(m, old, conf);
+    m->conf = conf;
+    m->reloads_ok++;
+
+    if (!restart) {
+        master_send_all(m, WORKER_CTL_UPDATE, false);
+        snprintf(m->last_reload, sizeof(m->last_reload), "ok: applied in place");
+        log_info("reload done: applied in place");
+        conf_free(old);
+        return;
+    }
+
+    /* New generation: retire every current worker, then start the new ones. */
+    log_info("reload: %s changed, starting worker generation %u", what,
+             m->generation + 1);
+    for (int i = 0; i < m->nworkers; i++) {
+        struct master_worker *w = &m->rows[m->current[i]];
+
+        w->retiring = true;
+        ev_timer_stop(m->loop, &w->respawn);
+        if (w->pid == 0) {
+            w->in_use = false;
+        }
+    }
+    master_send_all(m, WORKER_CTL_QUIT, true);
+    if (nfresh > 0) {
+        /* A new address: the old sockets stay open in the retiring workers
+         * until they exit; the master keeps only the new ones. */
+        master_close_listeners(m);
+        memcpy(m->listen_fds, fresh_listeners, sizeof(int) * (size_t)nfresh);
+        m->nlisten = nfresh;
+        m->listen_addr = strdup(conf->proxy.listen);
+    }
+    m->generation++;
+    master_start_generation(m, conf->proxy.workers);
+    snprintf(m->last_reload, sizeof(m->last_reload),
+             "ok: %s changed, new worker generation %u", what, m->generation);
+    conf_free(old);
+}
+
+static void
+master_signal_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+    struct master *m = ev_userdata(loop);
+    const struct signal_def *def = sig->data;
+
+    log_info("received SIG%s", def->name);
+    switch (def->action) {
+    case SIGNAL_RELOAD:
+        if (m->state == MASTER_RUNNING) {
+            master_reload(m);
+        }
+        break;
+    case SIGNAL_QUIT:
+        master_stop(m, MASTER_QUITTING);
+        break;
+    case SIGNAL_STOP:
+        master_stop(m, MASTER_STOPPING);
+        break;
+    case SIGNAL_REOPEN:
+        log_reopen();
+        master_send_all(m, WORKER_CTL_REOPEN, true);
+        log_info("log file reopened");
+        break;
+    case SIGNAL_UPGRADE:
+        log_warn("binary upgrade (SIGUSR2) is not supported by this build; ignored");
+        break;
+    }
+}
+
+static struct master_worker *
+master_find_pid(struct master *m, pid_t pid)
+{
+    for (int row = 0; row < SHM_ROWS; row++) {
+        if (m->rows[row].pid == pid) {
+            return &m->rows[row];
+        }
+    }
+    return NULL;
+}
+
+static bool
+master_all_fatal(const struct master *m)
+{
+    for (int i = 0; i < m->nworkers; i++) {
+        if (!m->rows[m->current[i]].fatal) {
+            return false;
+        }
+    }
+    return m->nworkers > 0;
+}
+
+static void
+master_child_cb(struct ev_loop *loop, ev_child *child, int revents)
+{
+    struct master *m = ev_userdata(loop);
+    struct master_worker *w = master_find_pid(m, child->rpid);
+    int status = child->rstatus, row;
+    int64_t lived;
+
+    if (w == NULL) {
+        return;
+    }
+    row = (int)(w - m->rows);
+    if (WIFEXITED(status)) {
+        log_write(WEXITSTATUS(status) == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_ERROR,
+                  "worker %d (pid %d) exited with status %d", w->index, (int)w->pid,
+                  WEXITSTATUS(status));
+    } else if (WIFSIGNALED(status)) {
+        log_error("worker %d (pid %d) was killed by signal %d (%s)", w->index,
+                  (int)w->pid, WTERMSIG(status), strsignal(WTERMSIG(status)));
+    }
+    close(w->ctl_fd);
+    w->ctl_fd = -1;
+    w->pid = 0;
+    m->shm->rows[row].pid = 0;
+    m->shm->rows[row].sessions_alive = 0;
+
+    if (m->state != MASTER_RUNNING) {
+        w->in_use = false;
+        if (master_live_workers(m) == 0) {
+            ev_break(loop, EVBREAK_ALL);
+        }
+        return;
+    }
+    if (w->retiring) {
+        w->in_use = false;
+        return;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
+        w->fatal = true;
+        log_error("worker %d had a fatal setup error; it is not respawned", w->index);
+        if (master_all_fatal(m)) {
+            log_error("no worker could start; exiting");
+            m->exit_status = 1;
+            master_stop(m, MASTER_STOPPING);
+        }
+        return;
+    }
+    lived = util_now_usec() - w->started_usec;
+    w->quick_deaths = lived < MASTER_QUICK_DEATH_USEC ? w->quick_deaths + 1 : 0;
+    if (w->quick_deaths <= 1) {
+        master_spawn(m, row);
+    } else {
+        int64_t ms = master_backoff_ms(w->quick_deaths);
+
+        log_warn("worker %d keeps dying, respawn in %lld ms", w->index, (long long)ms);
+        ev_timer_set(&w->respawn, (double)ms / 1000.0, 0.0);
+        ev_timer_start(loop, &w->respawn);
+    }
+}
+
+static int
+master_daemonize(int *ready_fd)
+{
+    int pipefd[2], devnull;
+    pid_t pid;
+    char c;
+
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        log_error("pipe() failed (%d: %s)", errno, strerror(errno));
+        return CORDIS_ERROR;
+    }
+    pid = fork();
+    if (pid < 0) {
+        log_error("fork() failed (%d: %s)", errno, strerror(errno));
+        return CORDIS_ERROR;
+    }
+    if (pid > 0) {
+        /* The parent exits when the master says it is ready (or failed). */
+        close(pipefd[1]);
+        _exit(read(pipefd[0], &c, 1) == 1 && c == '0' ? 0 : 1);
+    }
+    close(pipefd[0]);
+    setsid();
+    devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+        dup2(devnull, STDIN_FILENO);
+        dup2(devnull, STDOUT_FILENO);
+        close(devnull);
+    }
+    *ready_fd = pipefd[1];
+    return CORDIS_OK;
+}
+
+static void
+master_ready(int *ready_fd, bool ok)
+{
+    int devnull;
+
+    if (*ready_fd < 0) {
+        return;
+    }
+    if (write(*ready_fd, ok ? "0" : "1", 1) < 0) {
+        /* the parent is gone: nothing to tell */
+    }
+    close(*ready_fd);
+    *ready_fd = -1;
+    /* stderr stays open until setup is done, so errors reach the terminal. */
+    devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+        dup2(devnull, STDERR_FILENO);
+        close(devnull);
+    }
+}
+
+int
+master_run(const struct master_options *opts, struct conf *conf,
+           const char *text, size_t size)
+{
+    static struct master master;
+    struct master *m = &master;
+    int ready_fd = -1;
+    unsigned nsig = 0;
+
+    memset(m, 0, sizeof(*m));
+    m->opts = opts;
+    m->conf = conf;
+    m->loop = EV_DEFAULT;
+    for (int row = 0; row < SHM_ROWS; row++) {
+        m->rows[row].ctl_fd = -1;
+        ev_init(&m->rows[row].respawn, master_respawn_cb);
+    }
+    ev_set_userdata(m->loop, m);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (log_init(conf->log.file, (enum log_level)conf->log.level) != CORDIS_OK) {
+        return 1;
+    }
+    if (opts->daemonize && master_daemonize(&ready_fd) != CORDIS_OK) {
+        return 1;
+    }
+    m->shm = shm_create();
+    if (m->shm == NULL || master_publish(m, conf, text, size) != CORDIS_OK) {
+        log_error("cannot set up shared memory, exiting");
+        goto failed;
+    }
+    if (master_open_listeners(m, conf->proxy.listen, conf->proxy.workers) != CORDIS_OK) {
+        log_error("cannot listen on %s, exiting", conf->proxy.listen);
+        goto failed;
+    }
+    if (master_write_pid_file(conf->pid_file) != CORDIS_OK) {
+        goto failed;
+    }
+    proctitle_set("cordis: master process %s -c %s", opts->argv0, opts->conf_path);
+
+    for (unsigned i = 0; i < signal_table_size && nsig < CORDIS_ARRAY_SIZE(m->signals); i++) {
+        ev_signal_init(&m->signals[nsig], master_signal_cb, signal_table[i].signo);
+        m->signals[nsig].data = (void *)&signal_table[i];
+        ev_signal_start(m->loop, &m->signals[nsig]);
+        nsig++;
+    }
+    ev_child_init(&m->child, master_child_cb, 0, 0);
+    ev_child_start(m->loop, &m->child);
+    ev_init(&m->kill_timer, master_kill_cb);
+
+    log_info("cordis %s master started (pid %d), %d workers on %s", PACKAGE_VERSION,
+             (int)getpid(), conf->proxy.workers, conf->proxy.listen);
+    m->generation = 1;
+    if (master_start_generation(m, conf->proxy.workers) != CORDIS_OK) {
+        goto failed;
+    }
+    master_ready(&ready_fd, true);
+
+    ev_run(m->loop, 0);
+
+    log_info("master exiting");
+    master_remove_pid_file(m);
+    master_close_listeners(m);
+    shm_destroy(m->shm);
+    conf_free(m->conf);
+    log_close();
+    return m->exit_status;
+
+failed:
+    master_ready(&ready_fd, false);
+    master_close_listeners(m);
+    shm_destroy(m->shm);
+    conf_free(m->conf);
+    log_close();
+    return 1;
+}

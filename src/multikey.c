@@ -1,0 +1,427 @@
+/*
+ * Multi-key commands split per backend, and INFO's keyspace summed over the
+ * groups. See multikey.h.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "command.h"
+#include "conf.h"
+#include "local.h"
+#include "mbuf.h"
+#include "multikey.h"
+#include "reply.h"
+#include "request.h"
+#include "resp.h"
+#include "router.h"
+#include "session.h"
+#include "util.h"
+#include "worker.h"
+
+/* argv[i] as it stands in the request: "$<len>\r\n<bytes>\r\n". Arguments
+ * are either from the client's multibulk (canonical headers: the parser
+ * rejects others) or re-encoded by the session. */
+static void
+multikey_raw_arg(const struct cstr *arg, const char **start, size_t *len)
+{
+    size_t hdr = resp_bulk_header_len(arg->len);
+
+    *start = arg->ptr - hdr;
+    *len = hdr + arg->len + 2;
+}
+
+/* Adds a byte range to a child's pieces, merging it with the previous one
+ * when they touch (a key and its value, neighbouring keys). */
+static void
+multikey_add_piece(struct req *child, const char *start, size_t len)
+{
+    struct iovec *last = child->iovcnt > 0 ? &child->iov[child->iovcnt - 1] : NULL;
+
+    if (last != NULL && (const char *)last->iov_base + last->iov_len == start) {
+        last->iov_len += len;
+    } else {
+        child->iov[child->iovcnt].iov_base = (void *)start;
+        child->iov[child->iovcnt].iov_len = len;
+        child->iovcnt++;
+    }
+    child->send_len += len;
+}
+
+/* Finds (or adds) a server in the list; returns its index. */
+static int
+multikey_server_index(struct backend_server **servers, int *nservers,
+                      struct backend_server *server)
+{
+    for (int j = 0; j < *nservers; j++) {
+        if (servers[j] == server) {
+            return j;
+        }
+    }
+    servers[*nservers] = server;
+    return (*nservers)++;
+}
+
+/* Sends the children; failures to send are answered at once. */
+static void
+multikey_send_children(struct worker *w, struct session *s, struct req *parent,
+                       struct backend_server **servers, const unsigned *seeds)
+{
+    int n = parent->nchildren;
+    const char *err;
+
+    parent->pending = n;
+    for (int j = 0; j < n; j++) {
+        struct req *child = parent->children[j];
+
+        if (backend_send(w, servers[j], s->db, seeds[j], child, &err) != CORDIS_OK) {
+            req_set_error(child, "ERR backend %s unavailable: %s", servers[j]->addr, err);
+            req_finish(w, child);
+        }
+    }
+}
+
+int
+multikey_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
+                  const struct cstr *argv)
+{
+    int step = req->cmd->id == COMMAND_MSET ? 2 : 1;
+    int nkeys = (argc - 1) / step, nservers = 0, rc = CORDIS_ERROR;
+    struct backend_server **servers = NULL;
+    unsigned *seeds = NULL, *counts = NULL;
+    char header[RESP_HEADER_MAX];
+    const char *start;
+    size_t len;
+
+    if ((argc - 1) % step != 0) {
+        req_set_error(req, "ERR wrong number of arguments for '%s' command", req->cmd->name);
+        return CORDIS_ERROR;
+    }
+    servers = calloc((size_t)nkeys, sizeof(*servers));
+    seeds = calloc((size_t)nkeys, sizeof(*seeds));
+    counts = calloc((size_t)nkeys, sizeof(*counts));
+    req->key_child = calloc((size_t)nkeys, sizeof(*req->key_child));
+    if (servers == NULL || seeds == NULL || counts == NULL || req->key_child == NULL) {
+        req_set_error(req, "ERR out of memory");
+        goto done;
+    }
+    for (int i = 0; i < nkeys; i++) {
+        const struct cstr *key = &argv[1 + i * step];
+        unsigned slot = router_slot(key->ptr, key->len);
+        struct backend_server *server = w->slot_server[slot];
+        int j;
+
+        if (server == NULL) {
+            req_set_error(req, "ERR slot %u is not served", slot);
+            goto done;
+        }
+        j = multikey_server_index(servers, &nservers, server);
+        if (counts[j]++ == 0) {
+            seeds[j] = slot;
+        }
+        req->key_child[i] = (uint32_t)j;
+    }
+    if (nservers == 1) {
+        rc = CORDIS_EAGAIN;   /* one backend has every key: send it whole */
+        goto done;
+    }
+
+    req->children = calloc((size_t)nservers, sizeof(*req->children));
+    if (req->children == NULL) {
+        req_set_error(req, "ERR out of memory");
+        goto done;
+    }
+    for (int j = 0; j < nservers; j++) {
+        struct req *child = req_new(w);
+
+        if (child == NULL) {
+            req_set_error(req, "ERR out of memory");
+            goto done;
+        }
+        req->children[req->nchildren++] = child;
+        child->parent = req;
+        child->cmd = req->cmd;
+        child->start_usec = req->start_usec;
+        child->iov = calloc(counts[j] + 2, sizeof(*child->iov));
+        child->gen = malloc(RESP_HEADER_MAX);
+        if (child->iov == NULL || child->gen == NULL) {
+            req_set_error(req, "ERR out of memory");
+            goto done;
+        }
+        /* "*<n>\r\n", then the command name and the keys as they came. */
+        len = resp_write_array_header(header, (int64_t)counts[j] * step + 1);
+        memcpy(child->gen, header, len);
+        multikey_add_piece(child, child->gen, len);
+        multikey_raw_arg(&argv[0], &start, &len);
+        multikey_add_piece(child, start, len);
+    }
+    for (int i = 0; i < nkeys; i++) {
+        struct req *child = req->children[req->key_child[i]];
+
+        for (int k = 0; k < step; k++) {
+            multikey_raw_arg(&argv[1 + i * step + k], &start, &len);
+            multikey_add_piece(child, start, len);
+        }
+    }
+    multikey_send_children(w, s, req, servers, seeds);
+    rc = CORDIS_OK;
+
+done:
+    if (rc == CORDIS_ERROR) {
+        for (int j = 0; j < req->nchildren; j++) {
+            req_free(w, req->children[j]);
+        }
+        free(req->children);
+        req->children = NULL;
+        req->nchildren = 0;
+    }
+    if (rc != CORDIS_OK) {
+        free(req->key_child);
+        req->key_child = NULL;
+    }
+    free(servers);
+    free(seeds);
+    free(counts);
+    return rc;
+}
+
+/* MGET: the children's arrays interleaved back into key order. */
+static void
+multikey_coalesce_mget(struct req *parent, struct reply *r)
+{
+    int n = parent->nchildren, nkeys = 0;
+    size_t *cursor = calloc((size_t)n, sizeof(*cursor));
+    struct resp_reply_parser p;
+
+    if (cursor == NULL) {
+        r->failed = true;
+        return;
+    }
+    for (int j = 0; j < n; j++) {
+        struct req *child = parent->children[j];
+
+        if (child->reply_type != '*') {
+            reply_error(r, "ERR unexpected reply from a backend to MGET");
+            goto done;
+        }
+        nkeys += (int)child->reply_int;
+        cursor[j] = resp_array_header_len(child->reply, child->reply_len);
+    }
+    reply_array(r, nkeys);
+    for (int i = 0; i < nkeys; i++) {
+        struct req *child = parent->children[parent->key_child[i]];
+        size_t at = cursor[parent->key_child[i]];
+
+        resp_reply_parser_init(&p, INT64_MAX);
+        if (at >= child->reply_len
+            || resp_parse_reply(&p, child->reply + at, child->reply_len - at) != RESP_OK) {
+            r->len = 0;
+            reply_error(r, "ERR unexpected reply from a backend to MGET");
+            goto done;
+        }
+        reply_raw(r, child->reply + at, p.len);
+        cursor[parent->key_child[i]] = at + p.len;
+    }
+
+done:
+    free(cursor);
+}
+
+void
+multikey_coalesce(struct req *parent)
+{
+    struct reply r;
+    int64_t sum = 0;
+
+    if (parent->cmd->id == COMMAND_INFO) {
+        multikey_coalesce_info(parent);
+        return;
+    }
+    for (int j = 0; j < parent->nchildren; j++) {
+        struct req *child = parent->children[j];
+
+        if (child->reply_type == '-') {
+            /* One group's error is the whole command's reply. */
+            if (req_set_own_reply(parent, child->reply, child->reply_len) != CORDIS_OK) {
+                req_set_error(parent, "ERR out of memory");
+            }
+            parent->failed = child->failed;
+            return;
+        }
+    }
+    reply_init(&r);
+    switch (parent->cmd->id) {
+    case COMMAND_MGET:
+        multikey_coalesce_mget(parent, &r);
+        break;
+    case COMMAND_MSET:
+        for (int j = 0; j < parent->nchildren; j++) {
+            if (parent->children[j]->reply_type != '+') {
+                reply_error(&r, "ERR unexpected reply from a backend to MSET");
+                break;
+            }
+        }
+        if (r.len == 0) {
+            reply_simple(&r, "OK");
+        }
+        break;
+    default:   /* DEL, EXISTS, TOUCH, UNLINK: counts add up */
+        for (int j = 0; j < parent->nchildren; j++) {
+            if (parent->children[j]->reply_type != ':') {
+                reply_printf(&r, "-ERR unexpected reply from a backend to %s\r\n",
+                             command_upper_name(parent->cmd));
+                break;
+            }
+            sum += parent->children[j]->reply_int;
+        }
+        if (r.len == 0) {
+            reply_int(&r, sum);
+        }
+        break;
+    }
+    req_take_reply(parent, &r);
+}
+
+/* --- INFO keyspace --------------------------------------------------------- */
+
+static const char multikey_info_keyspace_cmd[] = "*2\r\n$4\r\nINFO\r\n$8\r\nkeyspace\r\n";
+
+int
+multikey_info_keyspace(struct worker *w, struct session *s, struct req *req,
+                       int argc, const struct cstr *argv)
+{
+    struct backend_server *servers[CORDIS_MAX_GROUPS];
+    unsigned seeds[CORDIS_MAX_GROUPS];
+    int nservers = 0;
+    struct reply text;
+
+    for (unsigned slot = 0; slot < CORDIS_SLOTS; slot++) {
+        struct backend_server *server = w->slot_server[slot];
+        int before = nservers;
+
+        if (server == NULL || nservers == CORDIS_MAX_GROUPS) {
+            continue;
+        }
+        if (multikey_server_index(servers, &nservers, server) == before) {
+            seeds[before] = slot;
+        }
+    }
+    if (nservers == 0) {
+        return CORDIS_ERROR;
+    }
+    /* Our own sections are taken now; the keyspace joins them later. */
+    reply_init(&text);
+    local_info_text(w, argc, argv, &text);
+    reply_raw(&text, "", 1);
+    if (text.failed) {
+        reply_free(&text);
+        return CORDIS_ERROR;
+    }
+    req->gen = text.buf;
+    req->children = calloc((size_t)nservers, sizeof(*req->children));
+    if (req->children == NULL) {
+        return CORDIS_ERROR;
+    }
+    for (int j = 0; j < nservers; j++) {
+        struct req *child = req_new(w);
+
+        if (child == NULL) {
+            for (int k = 0; k < req->nchildren; k++) {
+                req_free(w, req->children[k]);
+            }
+            req->nchildren = 0;
+            return CORDIS_ERROR;
+        }
+        child->parent = req;
+        child->cmd = req->cmd;
+        child->iov = child->iov_inline;
+        child->iov[0].iov_base = (void *)multikey_info_keyspace_cmd;
+        child->iov[0].iov_len = sizeof(multikey_info_keyspace_cmd) - 1;
+        child->iovcnt = 1;
+        child->send_len = child->iov[0].iov_len;
+        req->children[req->nchildren++] = child;
+    }
+    multikey_send_children(w, s, req, servers, seeds);
+    return CORDIS_OK;
+}
+
+struct multikey_db {
+    int64_t keys;
+    int64_t expires;
+    double  ttl_sum;    /* avg_ttl weighted by expires */
+};
+
+/* Adds "db3:keys=10,expires=2,avg_ttl=100" lines of one reply to dbs. */
+static void
+multikey_add_keyspace(struct multikey_db *dbs, int ndb, const char *text, size_t len)
+{
+    const char *p = text, *end = text + len;
+
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        long long db, keys, expires, ttl;
+        char line[256];
+        size_t n;
+
+        if (eol == NULL) {
+            eol = end;
+        }
+        n = CORDIS_MIN((size_t)(eol - p), sizeof(line) - 1);
+        memcpy(line, p, n);
+        line[n] = '\0';
+        if (sscanf(line, "db%lld:keys=%lld,expires=%lld,avg_ttl=%lld", &db, &keys,
+                   &expires, &ttl) == 4 && db >= 0 && db < ndb) {
+            dbs[db].keys += keys;
+            dbs[db].expires += expires;
+            dbs[db].ttl_sum += (double)ttl * (double)expires;
+        }
+        p = eol + 1;
+    }
+}
+
+void
+multikey_coalesce_info(struct req *parent)
+{
+    struct multikey_db dbs[1024];
+    int ndb = 1024, unavailable = 0;
+    struct reply text, r;
+
+    memset(dbs, 0, sizeof(dbs));
+    for (int j = 0; j < parent->nchildren; j++) {
+        struct req *child = parent->children[j];
+        size_t hdr;
+
+        if (child->reply_type != '$' || child->reply_int < 0) {
+            unavailable++;
+            continue;
+        }
+        hdr = resp_bulk_header_len((size_t)child->reply_int);
+        multikey_add_keyspace(dbs, ndb, child->reply + hdr, (size_t)child->reply_int);
+    }
+    reply_init(&text);
+    reply_raw(&text, parent->gen, strlen(parent->gen));
+    reply_printf(&text, "# Keyspace\r\n");
+    for (int db = 0; db < ndb; db++) {
+        if (dbs[db].keys > 0) {
+            reply_printf(&text, "db%d:keys=%lld,expires=%lld,avg_ttl=%lld\r\n", db,
+                         (long long)dbs[db].keys, (long long)dbs[db].expires,
+                         dbs[db].expires > 0
+                             ? (long long)(dbs[db].ttl_sum / (double)dbs[db].expires) : 0LL);
+        }
+    }
+    if (unavailable > 0) {
+        reply_printf(&text, "# cordis: %d of %d groups did not answer\r\n", unavailable,
+                     parent->nchildren);
+    }
+    reply_init(&r);
+    if (text.failed) {
+        r.failed = true;
+    } else {
+        reply_bulk(&r, text.buf, text.len);
+    }
+    reply_free(&text);
+    req_take_reply(parent, &r);
+}

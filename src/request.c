@@ -1,0 +1,180 @@
+/*
+ * Requests: allocation from a bounded free list, replies, completion.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "command.h"
+#include "mbuf.h"
+#include "multikey.h"
+#include "reply.h"
+#include "request.h"
+#include "session.h"
+#include "shm.h"
+#include "stats.h"
+#include "util.h"
+#include "worker.h"
+
+/* Requests kept for reuse at most; the rest go back to malloc. */
+#define REQ_FREE_MAX 4096
+
+struct req *
+req_new(struct worker *w)
+{
+    struct req *req = w->free_reqs;
+
+    if (req != NULL) {
+        w->free_reqs = req->next;
+        w->nfree_reqs--;
+        memset(req, 0, sizeof(*req));
+        return req;
+    }
+    return calloc(1, sizeof(*req));
+}
+
+void
+req_free(struct worker *w, struct req *req)
+{
+    for (int i = 0; i < req->nchildren; i++) {
+        req_free(w, req->children[i]);
+    }
+    free(req->children);
+    free(req->key_child);
+    mbuf_unref(req->in);
+    mbuf_unref(req->rbuf);
+    free(req->gen);
+    free(req->own);
+    if (req->iov != req->iov_inline) {
+        free(req->iov);
+    }
+    if (w->nfree_reqs < REQ_FREE_MAX) {
+        req->next = w->free_reqs;
+        w->free_reqs = req;
+        w->nfree_reqs++;
+        return;
+    }
+    free(req);
+}
+
+int
+req_set_own_reply(struct req *req, const char *text, size_t len)
+{
+    char *copy = malloc(len);
+
+    if (copy == NULL) {
+        return CORDIS_ERROR;
+    }
+    memcpy(copy, text, len);
+    free(req->own);
+    req->own = copy;
+    req->reply = copy;
+    req->reply_len = len;
+    req->reply_type = text[0];
+    return CORDIS_OK;
+}
+
+void
+req_take_reply(struct req *req, struct reply *r)
+{
+    if (r->failed || r->len == 0) {
+        reply_free(r);
+        req_set_error(req, "ERR out of memory");
+        return;
+    }
+    mbuf_unref(req->rbuf);
+    req->rbuf = NULL;
+    free(req->own);
+    req->own = r->buf;
+    req->reply = r->buf;
+    req->reply_len = r->len;
+    req->reply_type = r->buf[0];
+    reply_init(r);
+}
+
+void
+req_set_error(struct req *req, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    int n;
+
+    buf[0] = '-';
+    va_start(ap, fmt);
+    n = vsnprintf(buf + 1, sizeof(buf) - 3, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        n = 0;
+    }
+    n = CORDIS_MIN(n, (int)sizeof(buf) - 4);
+    /* An error is one line: no CR or LF may leak in from the message. */
+    for (int i = 1; i <= n; i++) {
+        if (buf[i] == '\r' || buf[i] == '\n') {
+            buf[i] = ' ';
+        }
+    }
+    memcpy(buf + 1 + n, "\r\n", 2);
+    mbuf_unref(req->rbuf);
+    req->rbuf = NULL;
+    if (req_set_own_reply(req, buf, (size_t)n + 3) != CORDIS_OK) {
+        static const char oom[] = "-ERR out of memory\r\n";
+
+        req->reply = oom;
+        req->reply_len = sizeof(oom) - 1;
+        req->reply_type = '-';
+    }
+    req->failed = 1;
+}
+
+void
+req_set_reply_ref(struct req *req, struct mbuf *buf, const char *reply,
+                  size_t len, char type, int64_t integer)
+{
+    mbuf_unref(req->rbuf);
+    req->rbuf = mbuf_ref(buf);
+    req->reply = reply;
+    req->reply_len = len;
+    req->reply_type = type;
+    req->reply_int = integer;
+}
+
+/* Counts a finished client request in this worker's stats row. */
+static void
+req_count(struct worker *w, struct req *req)
+{
+    int64_t usec;
+
+    if (req->counted || req->cmd == NULL) {
+        return;
+    }
+    req->counted = 1;
+    usec = util_now_usec() - req->start_usec;
+    stats_record(w->stats, req->cmd->id, (uint64_t)CORDIS_MAX(usec, 0),
+                 req->failed, req->reply_type == '-' && !req->failed);
+}
+
+void
+req_finish(struct worker *w, struct req *req)
+{
+    struct req *parent = req->parent;
+
+    req->done = 1;
+    if (parent != NULL) {
+        if (--parent->pending > 0) {
+            return;
+        }
+        multikey_coalesce(parent);
+        req = parent;
+        req->done = 1;
+    }
+    req_count(w, req);
+    if (req->session == NULL) {
+        req_free(w, req);
+        return;
+    }
+    req->session->out_bytes += req->reply_len;
+    session_schedule(req->session);
+}

@@ -1,0 +1,673 @@
+/*
+ * Client sessions: read, parse, dispatch, write replies in order.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "command.h"
+#include "conf.h"
+#include "local.h"
+#include "log.h"
+#include "mbuf.h"
+#include "multikey.h"
+#include "request.h"
+#include "router.h"
+#include "session.h"
+#include "shm.h"
+#include "stats.h"
+#include "util.h"
+#include "worker.h"
+
+#ifndef IOV_MAX
+#define IOV_MAX 1024
+#endif
+
+static uint64_t session_next_id = 1;
+
+static void session_read_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void session_write_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void session_process(struct session *s);
+
+static bool
+session_backpressured(const struct session *s)
+{
+    const struct conf *conf = s->worker->conf;
+
+    return s->nreqs >= (unsigned)conf->session.max_pipeline
+        || s->out_bytes >= (size_t)conf->session.max_output;
+}
+
+/* Reads while the client may send more: not quitting, not held back. */
+static void
+session_update_reading(struct session *s)
+{
+    bool want = !s->closing && !s->quitting && !session_backpressured(s);
+
+    if (want && !s->reading) {
+        ev_io_start(s->worker->loop, &s->rio);
+        s->reading = true;
+    } else if (!want && s->reading) {
+        ev_io_stop(s->worker->loop, &s->rio);
+        s->reading = false;
+    }
+}
+
+void
+session_open(struct worker *w, int fd, const char *peer)
+{
+    static const char full[] = "-ERR max number of clients reached\r\n";
+    struct session *s;
+    int one = 1;
+
+    if (w->nsessions >= w->max_sessions) {
+        /* Best effort: the socket is fresh, the error fits its buffer. */
+        if (write(fd, full, sizeof(full) - 1) < 0) {
+            /* the client is gone already */
+        }
+        close(fd);
+        w->stats->rejected++;
+        return;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->in = mbuf_new(MBUF_SIZE)) == NULL) {
+        log_error("out of memory accepting %s, connection closed", peer);
+        free(s);
+        close(fd);
+        return;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    s->worker = w;
+    s->fd = fd;
+    s->id = session_next_id++;
+    snprintf(s->peer, sizeof(s->peer), "%s", peer);
+    resp_req_parser_init(&s->parser, w->conf->session.max_bulk_len);
+    s->authed = w->conf->session.auth[0] == '\0';
+    s->created = (int64_t)time(NULL);
+    s->last_read = util_now_usec();
+    ev_io_init(&s->rio, session_read_cb, fd, EV_READ);
+    ev_io_init(&s->wio, session_write_cb, fd, EV_WRITE);
+    s->next = w->sessions;
+    if (w->sessions != NULL) {
+        w->sessions->prev = s;
+    }
+    w->sessions = s;
+    w->nsessions++;
+    w->stats->sessions_total++;
+    w->stats->sessions_alive++;
+    session_update_reading(s);
+    log_debug("session %llu opened from %s", (unsigned long long)s->id, s->peer);
+}
+
+void
+session_schedule(struct session *s)
+{
+    struct worker *w = s->worker;
+
+    if (!s->flush_queued && !s->closing) {
+        s->flush_queued = true;
+        s->flush_next = w->flush_sessions;
+        w->flush_sessions = s;
+    }
+}
+
+void
+session_close(struct session *s, const char *why)
+{
+    struct worker *w = s->worker;
+
+    if (s->closing) {
+        return;
+    }
+    log_debug("session %llu from %s closed: %s", (unsigned long long)s->id, s->peer, why);
+    s->closing = true;
+    ev_io_stop(w->loop, &s->rio);
+    ev_io_stop(w->loop, &s->wio);
+    s->reading = false;
+    close(s->fd);
+    s->fd = -1;
+    if (s->prev != NULL) {
+        s->prev->next = s->next;
+    } else {
+        w->sessions = s->next;
+    }
+    if (s->next != NULL) {
+        s->next->prev = s->prev;
+    }
+    w->nsessions--;
+    w->stats->sessions_alive--;
+    /* Freed at the flush point, never inside a callback that still uses it. */
+    s->prev = w->closed;
+    w->closed = s;
+}
+
+static void
+session_free(struct worker *w, struct session *s)
+{
+    struct req *req, *next;
+
+    for (req = s->head; req != NULL; req = next) {
+        next = req->next;
+        if (req->done) {
+            req_free(w, req);
+        } else {
+            /* Still at a backend: it is freed when its reply arrives. */
+            req->session = NULL;
+        }
+    }
+    resp_req_parser_free(&s->parser);
+    mbuf_unref(s->in);
+    free(s->name);
+    free(s);
+}
+
+void
+session_collect(struct worker *w)
+{
+    struct session *s = w->closed, *prev;
+
+    w->closed = NULL;
+    for (; s != NULL; s = prev) {
+        prev = s->prev;
+        session_free(w, s);
+    }
+}
+
+/* Appends a request to the session's FIFO. */
+static void
+session_push(struct session *s, struct req *req)
+{
+    req->next = NULL;
+    if (s->tail == NULL) {
+        s->head = req;
+    } else {
+        s->tail->next = req;
+    }
+    s->tail = req;
+    s->nreqs++;
+}
+
+/* Redis's text for an unknown command: the name and the first arguments. */
+static void
+session_unknown_command(struct req *req, int argc, const struct cstr *argv)
+{
+    char args[512];
+    size_t used = 0;
+
+    args[0] = '\0';
+    for (int i = 1; i < argc && used < sizeof(args) - 1; i++) {
+        int n = snprintf(args + used, sizeof(args) - used, "'%.*s' ",
+                         (int)CORDIS_MIN(argv[i].len, (size_t)128), argv[i].ptr);
+        if (n < 0) {
+            break;
+        }
+        used += CORDIS_MIN((size_t)n, sizeof(args) - 1 - used);
+    }
+    req_set_error(req, "ERR unknown command '%.*s', with args beginning with: %s",
+                  (int)CORDIS_MIN(argv[0].len, (size_t)128), argv[0].ptr, args);
+}
+
+/*
+ * Picks the backend for a forwarded request: every key must hash to slots
+ * served by one backend. Commands without keys go where slot 0 goes, as in
+ * Codis. On failure req gets the error and NULL is returned.
+ */
+static struct backend_server *
+session_route(struct worker *w, struct req *req, int argc, const struct cstr *argv,
+              unsigned *seed)
+{
+    struct command_keys keys;
+    struct backend_server *server = NULL;
+    unsigned slot = 0, first_slot = 0;
+    bool any = false;
+
+    if (command_get_keys(req->cmd, argc, argv, &keys) != CORDIS_OK) {
+        keys.first = 0;
+        keys.extra = 0;
+        /* Malformed key arguments: the backend of the first argument
+         * answers Redis's own error. */
+        if (argc > 1) {
+            keys.first = keys.last = 1;
+            keys.step = 1;
+        }
+    }
+    for (int i = keys.first; keys.first > 0 && i <= keys.last && i < argc; i += keys.step) {
+        slot = router_slot(argv[i].ptr, argv[i].len);
+        if (!any) {
+            first_slot = slot;
+            server = w->slot_server[slot];
+            any = true;
+        } else if (w->slot_server[slot] != server) {
+            goto crossslot;
+        }
+        if (keys.step <= 0) {
+            break;
+        }
+    }
+    if (keys.extra > 0 && keys.extra < argc) {
+        slot = router_slot(argv[keys.extra].ptr, argv[keys.extra].len);
+        if (!any) {
+            first_slot = slot;
+            server = w->slot_server[slot];
+            any = true;
+        } else if (w->slot_server[slot] != server) {
+            goto crossslot;
+        }
+    }
+    if (!any) {
+        first_slot = 0;
+        server = w->slot_server[0];
+    }
+    if (server == NULL) {
+        req_set_error(req, "ERR slot %u is not served", first_slot);
+        return NULL;
+    }
+    *seed = first_slot;
+    return server;
+
+crossslot:
+    if (server == NULL || w->slot_server[slot] == NULL) {
+        req_set_error(req, "ERR slot %u is not served", server == NULL ? first_slot : slot);
+        return NULL;
+    }
+    req_set_error(req, "CROSSSLOT Keys in request don't hash to the same slot");
+    return NULL;
+}
+
+/* Re-encodes an inline request as multibulk (backends get RESP only) and
+ * points argv at the copies. */
+static int
+session_encode_inline(struct req *req, int argc, struct cstr *argv)
+{
+    size_t size = RESP_HEADER_MAX;
+    char *p;
+
+    for (int i = 0; i < argc; i++) {
+        size += RESP_HEADER_MAX + argv[i].len + 2;
+    }
+    req->gen = malloc(size);
+    if (req->gen == NULL) {
+        return CORDIS_ERROR;
+    }
+    p = req->gen;
+    p += resp_write_array_header(p, argc);
+    for (int i = 0; i < argc; i++) {
+        p += resp_write_bulk_header(p, argv[i].len);
+        memcpy(p, argv[i].ptr, argv[i].len);
+        argv[i].ptr = p;
+        p += argv[i].len;
+        memcpy(p, "\r\n", 2);
+        p += 2;
+    }
+    req->iov = req->iov_inline;
+    req->iov[0].iov_base = req->gen;
+    req->iov[0].iov_len = (size_t)(p - req->gen);
+    req->iovcnt = 1;
+    req->send_len = req->iov[0].iov_len;
+    return CORDIS_OK;
+}
+
+/* Dispatches the request the parser just completed (it starts at buf). */
+static void
+session_dispatch(struct session *s, const char *buf)
+{
+    struct worker *w = s->worker;
+    struct resp_req_parser *p = &s->parser;
+    const struct command *cmd;
+    struct backend_server *server;
+    const char *base = p->is_inline ? p->inline_buf : buf, *err;
+    struct cstr *argv;
+    struct req *req;
+    int argc = (int)p->argc, rc;
+    unsigned seed = 0;
+
+    if (w->argv_cap < (size_t)argc) {
+        struct cstr *grown = realloc(w->argv, sizeof(*grown) * (size_t)argc);
+
+        if (grown == NULL) {
+            session_close(s, "out of memory");
+            return;
+        }
+        w->argv = grown;
+        w->argv_cap = (size_t)argc;
+    }
+    argv = w->argv;
+    for (int i = 0; i < argc; i++) {
+        argv[i].ptr = base + p->argv[i].off;
+        argv[i].len = p->argv[i].len;
+    }
+
+    /* "object|encoding" names a subcommand inside cordis, not for clients. */
+    cmd = memchr(argv[0].ptr, '|', argv[0].len) == NULL
+        ? command_lookup(argv[0].ptr, argv[0].len) : NULL;
+    if (cmd == NULL && (util_strieq(argv[0].ptr, argv[0].len, "post")
+                        || util_strieq(argv[0].ptr, argv[0].len, "host:"))) {
+        log_warn("client %s sent what looks like HTTP (%.*s); possible cross-protocol attack, connection closed",
+                 s->peer, (int)CORDIS_MIN(argv[0].len, (size_t)16), argv[0].ptr);
+        session_close(s, "HTTP request");
+        return;
+    }
+
+    req = req_new(w);
+    if (req == NULL) {
+        session_close(s, "out of memory");
+        return;
+    }
+    req->session = s;
+    req->start_usec = util_now_usec();
+    session_push(s, req);
+
+    if (cmd == NULL) {
+        session_unknown_command(req, argc, argv);
+        goto local;
+    }
+    if ((cmd->flags & CMD_CONTAINER) && argc >= 2) {
+        const struct command *sub = command_resolve(cmd, argc, argv);
+
+        if (sub == cmd) {
+            req->cmd = cmd;
+            req_set_error(req, "ERR unknown subcommand '%.*s'. Try %s HELP.",
+                          (int)CORDIS_MIN(argv[1].len, (size_t)128), argv[1].ptr,
+                          command_upper_name(cmd));
+            goto local;
+        }
+        cmd = sub;
+    }
+    req->cmd = cmd;
+    if (!command_arity_ok(cmd, argc)) {
+        req_set_error(req, "ERR wrong number of arguments for '%s' command", cmd->name);
+        goto local;
+    }
+    if (!s->authed && !(cmd->flags & CMD_NOAUTH)) {
+        req_set_error(req, "NOAUTH Authentication required.");
+        goto local;
+    }
+    if (cmd->flags & CMD_FORBIDDEN) {
+        req_set_error(req, "ERR command '%s' is not supported by cordis",
+                      command_upper_name(cmd));
+        goto local;
+    }
+    if (cmd->flags & CMD_PROXY) {
+        if (local_dispatch(w, s, req, argc, argv) == CORDIS_EAGAIN) {
+            return;
+        }
+        goto local;
+    }
+
+    /* Forwarded: the request's bytes go to the backend as they came. */
+    if (p->is_inline) {
+        if (session_encode_inline(req, argc, argv) != CORDIS_OK) {
+            req_set_error(req, "ERR out of memory");
+            goto local;
+        }
+    } else {
+        req->in = mbuf_ref(s->in);
+        req->iov = req->iov_inline;
+        req->iov[0].iov_base = (void *)buf;
+        req->iov[0].iov_len = p->len;
+        req->iovcnt = 1;
+        req->send_len = p->len;
+    }
+    if ((cmd->flags & CMD_SPLIT) && argc > 2) {
+        rc = multikey_dispatch(w, s, req, argc, argv);
+        if (rc == CORDIS_OK) {
+            return;
+        }
+        if (rc == CORDIS_ERROR) {
+            goto local;
+        }
+    }
+    server = session_route(w, req, argc, argv, &seed);
+    if (server == NULL) {
+        goto local;
+    }
+    if (backend_send(w, server, s->db, seed, req, &err) != CORDIS_OK) {
+        req_set_error(req, "ERR backend %s unavailable: %s", server->addr, err);
+        goto local;
+    }
+    return;
+
+local:
+    req_finish(w, req);
+}
+
+/* Parses and dispatches what is buffered, as far as limits allow. */
+static void
+session_process(struct session *s)
+{
+    struct worker *w = s->worker;
+    struct mbuf *in;
+    const char *buf;
+    int rc;
+
+    while (!s->closing && !s->quitting && !session_backpressured(s)) {
+        in = s->in;
+        if (mbuf_unparsed(in) == 0) {
+            break;
+        }
+        buf = in->data + in->rpos;
+        s->parser.unauth = !s->authed;
+        s->parser.max_bulk = w->conf->session.max_bulk_len;
+        rc = resp_parse_request(&s->parser, buf, mbuf_unparsed(in));
+        if (rc == RESP_AGAIN) {
+            break;
+        }
+        if (rc == RESP_OK) {
+            session_dispatch(s, buf);
+        } else if (rc == RESP_ERROR) {
+            struct req *req = req_new(w);
+
+            log_debug("session %llu from %s: %s", (unsigned long long)s->id, s->peer,
+                      s->parser.error);
+            if (req == NULL) {
+                session_close(s, "out of memory");
+                return;
+            }
+            req->session = s;
+            req->quit = 1;
+            session_push(s, req);
+            req_set_error(req, "ERR %s", s->parser.error);
+            s->quitting = true;
+            in->rpos = in->wpos;
+            resp_req_parser_reset(&s->parser);
+            req_finish(w, req);
+            break;
+        } else if (rc == RESP_CLOSE) {
+            session_close(s, "protocol");
+            return;
+        }
+        in->rpos += s->parser.len;
+        resp_req_parser_reset(&s->parser);
+    }
+    session_update_reading(s);
+}
+
+static void
+session_read_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct session *s = (struct session *)io;
+    struct worker *w = s->worker;
+    ssize_t n;
+
+    if (mbuf_prepare_read(&s->in, s->parser.need) != 0) {
+        session_close(s, "out of memory");
+        return;
+    }
+    n = read(s->fd, s->in->data + s->in->wpos, mbuf_room(s->in));
+    if (n == 0) {
+        session_close(s, "closed by the client");
+        return;
+    }
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR) {
+            session_close(s, strerror(errno));
+        }
+        return;
+    }
+    s->in->wpos += (size_t)n;
+    s->last_read = util_now_usec();
+    w->stats->bytes_in += (uint64_t)n;
+    session_process(s);
+}
+
+/* Pops written requests off the head; false when the session closed. */
+static bool
+session_advance(struct session *s, size_t written)
+{
+    struct worker *w = s->worker;
+
+    while (s->head != NULL && s->head->done) {
+        struct req *req = s->head;
+        size_t rest = req->reply_len - s->out_off;
+
+        if (written < rest) {
+            s->out_off += written;
+            return true;
+        }
+        written -= rest;
+        s->out_off = 0;
+        s->head = req->next;
+        if (s->head == NULL) {
+            s->tail = NULL;
+        }
+        s->nreqs--;
+        s->out_bytes -= req->reply_len;
+        if (req->quit) {
+            req_free(w, req);
+            session_close(s, "quit");
+            return false;
+        }
+        req_free(w, req);
+    }
+    return true;
+}
+
+/* Writes the replies that are ready, in order. */
+static void
+session_write(struct session *s)
+{
+    struct worker *w = s->worker;
+    struct iovec iov[IOV_MAX];
+    size_t offered;
+    ssize_t n;
+    int cnt;
+
+    while (s->head != NULL && s->head->done && !s->closing) {
+        struct req *req = s->head;
+        size_t skip = s->out_off;
+
+        cnt = 0;
+        offered = 0;
+        for (; req != NULL && req->done && cnt < IOV_MAX; req = req->next) {
+            iov[cnt].iov_base = (char *)req->reply + skip;
+            iov[cnt].iov_len = req->reply_len - skip;
+            offered += iov[cnt].iov_len;
+            skip = 0;
+            cnt++;
+            if (req->quit) {
+                break;
+            }
+        }
+        n = writev(s->fd, iov, cnt);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                break;
+            }
+            session_close(s, strerror(errno));
+            return;
+        }
+        w->stats->bytes_out += (uint64_t)n;
+        if (!session_advance(s, (size_t)n)) {
+            return;
+        }
+        if ((size_t)n < offered) {
+            break;
+        }
+    }
+    if (s->head != NULL && s->head->done) {
+        if (!ev_is_active(&s->wio)) {
+            ev_io_start(w->loop, &s->wio);
+        }
+        if (s->write_blocked == 0) {
+            s->write_blocked = util_now_usec();
+        }
+    } else {
+        ev_io_stop(w->loop, &s->wio);
+        s->write_blocked = 0;
+    }
+    /* Requests held back by backpressure may go now. */
+    session_process(s);
+    if (s->head == NULL && (s->quitting
+                            || (w->draining && mbuf_unparsed(s->in) == 0))) {
+        session_close(s, s->quitting ? "protocol error or quit" : "worker draining");
+    }
+}
+
+static void
+session_write_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct session *s = (struct session *)((char *)io - offsetof(struct session, wio));
+
+    session_write(s);
+}
+
+void
+session_flush(struct worker *w)
+{
+    while (w->flush_sessions != NULL) {
+        struct session *s = w->flush_sessions, *next;
+
+        w->flush_sessions = NULL;
+        for (; s != NULL; s = next) {
+            next = s->flush_next;
+            s->flush_queued = false;
+            if (!s->closing && !ev_is_active(&s->wio)) {
+                session_write(s);
+            }
+        }
+    }
+}
+
+void
+session_sweep(struct worker *w, int64_t now)
+{
+    const struct conf *conf = w->conf;
+    struct session *s, *next;
+
+    for (s = w->sessions; s != NULL; s = next) {
+        next = s->next;
+        if (s->write_blocked != 0 && conf->session.send_timeout > 0
+            && now - s->write_blocked > conf->session.send_timeout * 1000) {
+            session_close(s, "replies not read within session.send_timeout");
+        } else if (s->head == NULL && conf->session.recv_timeout > 0
+                   && now - s->last_read > conf->session.recv_timeout * 1000) {
+            session_close(s, "idle past session.recv_timeout");
+        }
+    }
+}
+
+void
+session_drain_all(struct worker *w)
+{
+    struct session *s, *next;
+
+    for (s = w->sessions; s != NULL; s = next) {
+        next = s->next;
+        if (s->head == NULL && mbuf_unparsed(s->in) == 0) {
+            session_close(s, "worker draining");
+        }
+    }
+}

@@ -1,0 +1,143 @@
+/*
+ * The shared-memory segment: creation, and the seqlock-style double buffers
+ * for the route table and the config text. See shm.h for the protocol.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "log.h"
+#include "shm.h"
+
+struct shm *
+shm_create(void)
+{
+    struct shm *shm;
+
+    /* Anonymous shared memory is reachable only through fork: no name in
+     * /dev/shm that another user could open. */
+    shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE,
+               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shm == MAP_FAILED) {
+        log_error("mmap() of %zu bytes of shared memory failed (%d: %s)",
+                  sizeof(*shm), errno, strerror(errno));
+        return NULL;
+    }
+    shm->header.magic = SHM_MAGIC;
+    shm->header.version = SHM_VERSION;
+    shm->header.size = sizeof(*shm);
+    return shm;
+}
+
+void
+shm_destroy(struct shm *shm)
+{
+    if (shm != NULL) {
+        munmap(shm, sizeof(*shm));
+    }
+}
+
+int
+shm_check(const struct shm *shm)
+{
+    if (shm->header.magic != SHM_MAGIC || shm->header.version != SHM_VERSION
+        || shm->header.size != sizeof(*shm)) {
+        return CORDIS_ERROR;
+    }
+    return CORDIS_OK;
+}
+
+uint64_t
+shm_route_gen(const struct shm *shm)
+{
+    return __atomic_load_n(&shm->header.route_gen, __ATOMIC_ACQUIRE);
+}
+
+uint64_t
+shm_conf_gen(const struct shm *shm)
+{
+    return __atomic_load_n(&shm->header.conf_gen, __ATOMIC_ACQUIRE);
+}
+
+void
+shm_route_publish(struct shm *shm, const struct shm_route *route)
+{
+    uint64_t gen = shm->header.route_gen + 1;
+
+    /* Order the previous publication before our writes to the copy that a
+     * slow reader may still be reading; it will see the generation move. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    memcpy(&shm->route[gen & 1], route, sizeof(*route));
+    __atomic_store_n(&shm->header.route_gen, gen, __ATOMIC_RELEASE);
+}
+
+uint64_t
+shm_route_copy(const struct shm *shm, struct shm_route *out)
+{
+    uint64_t before, after;
+
+    for (;;) {
+        before = shm_route_gen(shm);
+        memcpy(out, &shm->route[before & 1], sizeof(*out));
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        after = __atomic_load_n(&shm->header.route_gen, __ATOMIC_RELAXED);
+        if (before == after) {
+            return before;
+        }
+    }
+}
+
+int
+shm_conf_publish(struct shm *shm, const char *path, const char *text,
+                 size_t size)
+{
+    uint64_t gen = shm->header.conf_gen + 1;
+    struct shm_conf *c = &shm->conf[gen & 1];
+
+    if (size >= SHM_CONF_MAX || strlen(path) >= sizeof(c->path)) {
+        return CORDIS_ERROR;
+    }
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    memcpy(c->text, text, size);
+    c->text[size] = '\0';
+    c->size = (uint32_t)size;
+    strcpy(c->path, path);
+    __atomic_store_n(&shm->header.conf_gen, gen, __ATOMIC_RELEASE);
+    return CORDIS_OK;
+}
+
+uint64_t
+shm_conf_copy(const struct shm *shm, char *path, size_t pathlen, char *text,
+              size_t *size)
+{
+    uint64_t before, after;
+    const struct shm_conf *c;
+
+    for (;;) {
+        before = shm_conf_gen(shm);
+        c = &shm->conf[before & 1];
+        *size = CORDIS_MIN(c->size, SHM_CONF_MAX - 1);
+        memcpy(text, c->text, *size);
+        text[*size] = '\0';
+        snprintf(path, pathlen, "%s", c->path);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        after = __atomic_load_n(&shm->header.conf_gen, __ATOMIC_RELAXED);
+        if (before == after) {
+            return before;
+        }
+    }
+}
+
+const struct shm_group *
+shm_route_group(const struct shm_route *route, int id)
+{
+    for (uint32_t i = 0; i < route->ngroups; i++) {
+        if (route->groups[i].id == id) {
+            return &route->groups[i];
+        }
+    }
+    return NULL;
+}

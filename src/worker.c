@@ -1,0 +1,341 @@
+/*
+ * A worker process: accept, control channel, the flush point, the sweep
+ * timer, and applying config and route changes from shared memory.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "conf.h"
+#include "log.h"
+#include "mbuf.h"
+#include "proctitle.h"
+#include "request.h"
+#include "session.h"
+#include "shm.h"
+#include "util.h"
+#include "worker.h"
+
+/* How often the sweep runs (request deadlines, retries, keepalive). */
+#define WORKER_SWEEP_SEC          0.1
+/* Sessions are checked for idleness every this many sweeps. */
+#define WORKER_SESSION_SWEEPS     10
+/* Connections taken per accept event, so one listener cannot starve the loop. */
+#define WORKER_ACCEPT_BATCH       64
+/* Pause after accept() ran out of descriptors. */
+#define WORKER_ACCEPT_PAUSE_USEC  (100 * 1000)
+
+static struct worker worker_state;
+
+int
+worker_ctl_send(int fd, enum worker_ctl cmd)
+{
+    char c = (char)cmd;
+    ssize_t n;
+
+    do {
+        n = write(fd, &c, 1);
+    } while (n < 0 && errno == EINTR);
+    return n == 1 ? CORDIS_OK : CORDIS_ERROR;
+}
+
+/* Rebuilds slot -> backend from the route table; servers no longer named
+ * are retired (they finish what they hold, then close). */
+static void
+worker_apply_route(struct worker *w)
+{
+    const struct shm_route *route = w->route;
+    struct backend_server *by_group[CORDIS_MAX_GROUPS];
+
+    for (struct backend_server *s = w->servers; s != NULL; s = s->next) {
+        s->mark = 0;
+    }
+    for (uint32_t i = 0; i < route->ngroups && i < CORDIS_MAX_GROUPS; i++) {
+        by_group[i] = backend_server_get(w, route->groups[i].primary);
+        if (by_group[i] == NULL) {
+            log_error("cannot use backend %s of group %u", route->groups[i].primary,
+                      route->groups[i].id);
+            continue;
+        }
+        by_group[i]->mark = 1;
+    }
+    for (int slot = 0; slot < CORDIS_SLOTS; slot++) {
+        uint16_t group = route->slots[slot].group;
+
+        w->slot_server[slot] = NULL;
+        w->slot_group[slot] = group;
+        for (uint32_t i = 0; group != 0 && i < route->ngroups; i++) {
+            if (route->groups[i].id == group) {
+                w->slot_server[slot] = by_group[i];
+                break;
+            }
+        }
+    }
+    for (struct backend_server *s = w->servers; s != NULL; s = s->next) {
+        if (s->mark == 0) {
+            s->retired = true;
+        }
+    }
+    w->stats->route_gen = w->route_gen;
+}
+
+/* Applies what the master published: a new config text and/or route table. */
+static void
+worker_update(struct worker *w)
+{
+    uint64_t conf_gen = shm_conf_gen(w->shm), route_gen = shm_route_gen(w->shm);
+    bool conf_changed = false;
+
+    if (conf_gen != w->conf_gen) {
+        char path[1024], err[512], *text = malloc(SHM_CONF_MAX);
+        struct conf *conf;
+        size_t size;
+
+        if (text == NULL) {
+            log_error("out of memory reading the new config; keeping the old one");
+            return;
+        }
+        conf_gen = shm_conf_copy(w->shm, path, sizeof(path), text, &size);
+        if (conf_load_text(path, text, size, &conf, err, sizeof(err)) != CORDIS_OK) {
+            /* The master validated it; this means @include changed under us. */
+            log_error("new config rejected: %s; keeping the old one", err);
+        } else {
+            if (w->conf != NULL && strcmp(w->conf->log.file, conf->log.file) != 0) {
+                log_set_file(conf->log.file);
+            }
+            log_set_level((enum log_level)conf->log.level);
+            conf_free(w->conf);
+            w->conf = conf;
+            conf_changed = true;
+            w->max_sessions = (unsigned)((conf->proxy.max_clients + conf->proxy.workers - 1)
+                                         / conf->proxy.workers);
+        }
+        free(text);
+        w->conf_gen = conf_gen;
+    }
+    if (route_gen != w->route_gen || conf_changed) {
+        w->route_gen = shm_route_copy(w->shm, w->route);
+        worker_apply_route(w);
+        log_debug("applied route generation %llu", (unsigned long long)w->route_gen);
+    }
+}
+
+static void
+worker_stop_accepting(struct worker *w)
+{
+    for (int i = 0; i < w->naccept; i++) {
+        ev_io_stop(w->loop, &w->accept_io[i]);
+    }
+}
+
+static void
+worker_start_accepting(struct worker *w)
+{
+    for (int i = 0; i < w->naccept; i++) {
+        ev_io_start(w->loop, &w->accept_io[i]);
+    }
+}
+
+static void
+worker_drain(struct worker *w, const char *why)
+{
+    if (w->draining) {
+        return;
+    }
+    log_info("draining (%s): %u clients, deadline %lld ms", why, w->nsessions,
+             (long long)w->conf->proxy.drain_timeout);
+    w->draining = true;
+    w->drain_deadline = util_now_usec() + w->conf->proxy.drain_timeout * 1000;
+    worker_stop_accepting(w);
+    session_drain_all(w);
+}
+
+static void
+worker_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct worker *w = ev_userdata(loop);
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char peer[CORDIS_ADDR_LEN];
+    int fd;
+
+    for (int i = 0; i < WORKER_ACCEPT_BATCH && !w->draining; i++) {
+        sslen = sizeof(ss);
+        fd = accept4(io->fd, (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) {
+                return;
+            }
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                log_error("accept() failed (%d: %s), pausing accepts for %d ms", errno,
+                          strerror(errno), WORKER_ACCEPT_PAUSE_USEC / 1000);
+                worker_stop_accepting(w);
+                w->accept_paused_until = util_now_usec() + WORKER_ACCEPT_PAUSE_USEC;
+                return;
+            }
+            log_error("accept() failed (%d: %s)", errno, strerror(errno));
+            return;
+        }
+        util_addr_text((struct sockaddr *)&ss, peer, sizeof(peer));
+        session_open(w, fd, peer);
+    }
+}
+
+static void
+worker_ctl_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct worker *w = ev_userdata(loop);
+    char cmds[64];
+    ssize_t n = read(io->fd, cmds, sizeof(cmds));
+
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        /* The master is gone: nobody will tell us to stop, so stop now,
+         * gracefully, and let clients reconnect to a new cordis. */
+        ev_io_stop(loop, io);
+        worker_drain(w, "master exited");
+        return;
+    }
+    for (ssize_t i = 0; i < n; i++) {
+        switch (cmds[i]) {
+        case WORKER_CTL_QUIT:
+            worker_drain(w, "asked to quit");
+            break;
+        case WORKER_CTL_TERMINATE:
+            log_info("terminating with %u clients", w->nsessions);
+            ev_break(loop, EVBREAK_ALL);
+            return;
+        case WORKER_CTL_REOPEN:
+            log_reopen();
+            break;
+        case WORKER_CTL_UPDATE:
+            worker_update(w);
+            break;
+        default:
+            log_warn("unknown control message 0x%02x ignored", (unsigned char)cmds[i]);
+            break;
+        }
+    }
+}
+
+/* The flush point, once per loop iteration: write what the callbacks
+ * queued, then free what they closed. */
+static void
+worker_prepare_cb(struct ev_loop *loop, ev_prepare *prepare, int revents)
+{
+    struct worker *w = ev_userdata(loop);
+
+    do {
+        session_flush(w);
+        backend_flush(w);
+    } while (w->flush_sessions != NULL || w->flush_conns != NULL);
+    session_collect(w);
+    if (w->draining && w->nsessions == 0) {
+        ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+static void
+worker_sweep_cb(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+    struct worker *w = ev_userdata(loop);
+    int64_t now = util_now_usec();
+
+    /* Cheap check of the generation counters: a fillslots that found the
+     * control message lost still lands within one sweep. */
+    if (shm_conf_gen(w->shm) != w->conf_gen || shm_route_gen(w->shm) != w->route_gen) {
+        worker_update(w);
+    }
+    backend_sweep(w, now);
+    if (++w->sweeps % WORKER_SESSION_SWEEPS == 0) {
+        session_sweep(w, now);
+    }
+    if (w->accept_paused_until != 0 && now >= w->accept_paused_until && !w->draining) {
+        w->accept_paused_until = 0;
+        worker_start_accepting(w);
+    }
+    if (w->draining && now >= w->drain_deadline) {
+        log_warn("drain deadline passed with %u clients; closing them", w->nsessions);
+        ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+static void
+worker_cleanup(struct worker *w)
+{
+    while (w->sessions != NULL) {
+        session_close(w->sessions, "worker exit");
+    }
+    session_collect(w);
+    backend_close_all(w);
+    while (w->free_reqs != NULL) {
+        struct req *req = w->free_reqs;
+
+        w->free_reqs = req->next;
+        free(req);
+    }
+    free(w->argv);
+    free(w->route);
+    conf_free(w->conf);
+    mbuf_trim();
+}
+
+void
+worker_main(const struct worker_params *params)
+{
+    struct worker *w = &worker_state;
+
+    log_set_worker(params->index);
+    proctitle_set("cordis: worker process %d", params->index);
+    memset(w, 0, sizeof(*w));
+    w->params = params;
+    w->shm = params->shm;
+    if (shm_check(w->shm) != CORDIS_OK) {
+        log_error("shared memory layout does not match this binary; exiting");
+        exit(WORKER_EXIT_FATAL);
+    }
+    w->stats = &w->shm->rows[params->row];
+    w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    w->route = calloc(1, sizeof(*w->route));
+    if (w->loop == NULL || w->route == NULL) {
+        log_error("cannot create the event loop; exiting");
+        exit(WORKER_EXIT_FATAL);
+    }
+    ev_set_userdata(w->loop, w);
+    /* The config comes from shared memory, the same text the master
+     * validated (it may be newer than what we inherited). */
+    worker_update(w);
+    if (w->conf == NULL) {
+        log_error("no usable config in shared memory; exiting");
+        exit(WORKER_EXIT_FATAL);
+    }
+
+    for (int i = 0; i < params->nlisten; i++) {
+        ev_io_init(&w->accept_io[i], worker_accept_cb, params->listen_fds[i], EV_READ);
+    }
+    w->naccept = params->nlisten;
+    worker_start_accepting(w);
+    ev_io_init(&w->ctl_io, worker_ctl_cb, params->ctl_fd, EV_READ);
+    ev_io_start(w->loop, &w->ctl_io);
+    ev_prepare_init(&w->flush_prepare, worker_prepare_cb);
+    ev_prepare_start(w->loop, &w->flush_prepare);
+    ev_timer_init(&w->sweep_timer, worker_sweep_cb, WORKER_SWEEP_SEC, WORKER_SWEEP_SEC);
+    ev_timer_start(w->loop, &w->sweep_timer);
+
+    log_info("worker %d started (pid %d, generation %u, %d listening sockets)",
+             params->index, (int)getpid(), params->generation, params->nlisten);
+    ev_run(w->loop, 0);
+
+    log_info("worker %d exiting", params->index);
+    worker_cleanup(w);
+    ev_loop_destroy(w->loop);
+    log_close();
+    exit(0);
+}
