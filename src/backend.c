@@ -576,8 +576,12 @@ backend_server_free(struct worker *w, struct backend_server *s)
         if (c == NULL) {
             continue;
         }
-        if (c->inflight > 0 || c->fd >= 0) {
-            backend_fail(w, c, "closed");
+        if (c->inflight > 0) {
+            backend_fail(w, c, "connection retired");
+        } else if (c->fd >= 0) {
+            ev_io_stop(w->loop, &c->rio);
+            ev_io_stop(w->loop, &c->wio);
+            close(c->fd);
         }
         if (c->flush_queued) {
             /* Unlink it from the flush list before it goes. */

@@ -1,0 +1,323 @@
+# Helpers for cordis's system tests: real redis-server backends, the real
+# cordis binary, and a small RESP client that shows replies exactly.
+#
+# Every process a test starts is stopped by pid when the test ends, and
+# everything lives in a temporary directory.
+package CordisTest;
+
+use strict;
+use warnings;
+use Exporter 'import';
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(sleep time);
+use Test::More;
+
+our @EXPORT = qw(
+    tmpdir free_port start_redis stop_redis start_cordis stop_cordis
+    write_conf resp_connect resp_send resp_read resp_cmd redis_cmd
+    wait_for read_file log_is_clean worker_pids cordis_bin
+);
+
+my @started;    # pids to stop at exit
+my $tmp;
+
+sub cordis_bin {
+    my $bin = $ENV{CORDIS_BIN};
+    unless ($bin && -x $bin) {
+        my $src = $ENV{CORDIS_SRCDIR} || '.';
+        $bin = -x "$src/src/cordis" ? "$src/src/cordis" : "src/cordis";
+    }
+    return $bin;
+}
+
+sub tmpdir {
+    $tmp //= tempdir('cordis-test-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{CORDIS_KEEP});
+    return $tmp;
+}
+
+# A port nobody listens on now (bound and released at once).
+my %given;
+sub free_port {
+    for (1 .. 100) {
+        my $port = 20000 + int(rand(30000));
+        next if $given{$port};
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port,
+                                      Proto => 'tcp', ReuseAddr => 0, Listen => 1)
+            or next;
+        close $s;
+        $given{$port} = 1;
+        return $port;
+    }
+    die "no free port";
+}
+
+sub wait_for {
+    my ($what, $timeout) = @_;
+    $timeout //= 10;
+    my $end = time + $timeout;
+    while (time < $end) {
+        my $v = $what->();
+        return $v if $v;
+        sleep 0.02;
+    }
+    return;
+}
+
+sub read_file {
+    my ($path) = @_;
+    open my $fh, '<', $path or return '';
+    local $/;
+    my $text = <$fh>;
+    close $fh;
+    return $text;
+}
+
+# Starts a redis-server on a free port; returns { port, pid, dir }.
+sub start_redis {
+    my (%opt) = @_;
+    my $port = $opt{port} // free_port();
+    my $dir = tmpdir() . "/redis-$port";
+    mkdir $dir;
+    my @args = ('redis-server', '--port', $port, '--bind', '127.0.0.1', '--save', '',
+                '--appendonly', 'no', '--dir', $dir, '--logfile', "$dir/redis.log",
+                '--daemonize', 'no', @{ $opt{args} || [] });
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        exec @args or POSIX::_exit(127);
+    }
+    push @started, $pid;
+    my $ok = wait_for(sub {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 1) or return 0;
+        print $s "PING\r\n";
+        my $line = <$s> // '';
+        return $line =~ /^(\+PONG|-LOADING)/;
+    }, 10);
+    die "redis-server on $port did not start" unless $ok;
+    return { port => $port, pid => $pid, dir => $dir };
+}
+
+sub stop_redis {
+    my ($r, $signal) = @_;
+    return unless $r && $r->{pid};
+    kill $signal // 'TERM', $r->{pid};
+    _reap($r->{pid}, 10);
+    delete $r->{pid};
+}
+
+sub _reap {
+    my ($pid, $timeout) = @_;
+    my $end = time + $timeout;
+    while (time < $end) {
+        my $got = waitpid($pid, WNOHANG);
+        if ($got == $pid || $got == -1) {
+            @started = grep { $_ != $pid } @started;
+            return $?;
+        }
+        sleep 0.02;
+    }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    @started = grep { $_ != $pid } @started;
+    return $?;
+}
+
+# Writes a config file. %opt: groups => [[id, "host:port"], ...],
+# slots => [["0-511", 1], ...], plus any of proxy/session/backend/admin/log
+# as hashes of option => value (strings are quoted, numbers and
+# true/false are not), and extra => raw text to append.
+sub write_conf {
+    my (%opt) = @_;
+    my $dir = tmpdir();
+    my $name = $opt{name} // 'cordis.conf';
+    my $path = "$dir/$name";
+    my $port = $opt{port} // free_port();
+    my %sections = (
+        proxy => { listen => "127.0.0.1:$port", workers => 2, %{ $opt{proxy} || {} } },
+        admin => { listen => '127.0.0.1:' . ($opt{admin_port} // free_port()), %{ $opt{admin} || {} } },
+        log   => { file => "$dir/cordis.log", level => 'info', %{ $opt{log} || {} } },
+        session => $opt{session} || {},
+        backend => $opt{backend} || {},
+    );
+    my $text = "product_name = \"cordis-test\";\npid_file = \"$dir/cordis.pid\";\n";
+    for my $section (qw(log proxy admin session backend)) {
+        my $h = $sections{$section};
+        next unless %$h;
+        $text .= "$section = {\n";
+        for my $k (sort keys %$h) {
+            my $v = $h->{$k};
+            $v = "\"$v\"" unless $v =~ /^(-?\d+|true|false)$/;
+            $text .= "  $k = $v;\n";
+        }
+        $text .= "};\n";
+    }
+    my @groups = @{ $opt{groups} || [] };
+    if (@groups) {
+        $text .= "groups = (\n" . join(",\n", map {
+            "  { id = $_->[0]; primary = \"$_->[1]\"; }"
+        } @groups) . "\n);\n";
+    }
+    my @slots = @{ $opt{slots} || [] };
+    if (@slots) {
+        $text .= "slots = (\n" . join(",\n", map {
+            "  { range = \"$_->[0]\"; group = $_->[1]; }"
+        } @slots) . "\n);\n";
+    }
+    $text .= $opt{extra} if $opt{extra};
+    open my $fh, '>', $path or die "$path: $!";
+    print $fh $text;
+    close $fh;
+    return { path => $path, port => $port, dir => $dir, text => $text,
+             pid_file => "$dir/cordis.pid", log => "$dir/cordis.log",
+             admin_port => ($sections{admin}{listen} =~ /:(\d+)$/)[0] };
+}
+
+# Starts cordis on a config from write_conf; waits for the pid file and
+# for the proxy port to accept. Returns { pid, conf, ... }.
+sub start_cordis {
+    my ($conf, %opt) = @_;
+    unlink $conf->{pid_file};
+    my $stderr = "$conf->{dir}/stderr.log";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>>', $stderr;
+        open STDERR, '>>', $stderr;
+        exec cordis_bin(), '-c', $conf->{path}, @{ $opt{args} || [] } or POSIX::_exit(127);
+    }
+    push @started, $pid;
+    my $up = wait_for(sub {
+        return 0 unless -s $conf->{pid_file};
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$conf->{port}", Timeout => 1);
+        return $s ? 1 : 0;
+    }, 15);
+    die "cordis did not start:\n" . read_file($stderr) . read_file($conf->{log}) unless $up;
+    return { pid => $pid, conf => $conf, stderr => $stderr };
+}
+
+# Stops cordis with a signal (QUIT by default); returns its exit status.
+sub stop_cordis {
+    my ($c, $signal, $timeout) = @_;
+    return unless $c && $c->{pid};
+    my @workers = worker_pids($c);
+    kill $signal // 'QUIT', $c->{pid};
+    my $status = _reap($c->{pid}, $timeout // 30);
+    # Workers must not outlive their master.
+    wait_for(sub { !grep { kill 0, $_ } @workers }, 5);
+    kill 'KILL', grep { kill 0, $_ } @workers;
+    delete $c->{pid};
+    return $status;
+}
+
+# Pids of the master's children (its workers).
+sub worker_pids {
+    my ($c) = @_;
+    my @pids;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        my $text = read_file($stat) or next;
+        my ($pid, $ppid) = $text =~ /^(\d+) \(.*\) \S+ (\d+)/s or next;
+        push @pids, $pid if $ppid == $c->{pid};
+    }
+    return sort { $a <=> $b } @pids;
+}
+
+# No sanitizer report, crash or assertion reached the logs.
+sub log_is_clean {
+    my ($c) = @_;
+    my $text = read_file($c->{conf}{log}) . read_file($c->{stderr});
+    my @bad = grep { /AddressSanitizer|LeakSanitizer|runtime error:|Assertion|killed by signal/ }
+              split /\n/, $text;
+    ok(!@bad, 'no sanitizer report or crash in the log') or diag(join("\n", @bad[0 .. ($#bad < 9 ? $#bad : 9)]));
+}
+
+# --- RESP client ---------------------------------------------------------
+
+sub resp_connect {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Proto => 'tcp', Timeout => 5)
+        or die "connect 127.0.0.1:$port: $!";
+    $s->autoflush(1);
+    binmode $s;
+    return $s;
+}
+
+sub resp_encode {
+    my @args = @_;
+    my $out = '*' . scalar(@args) . "\r\n";
+    $out .= '$' . length($_) . "\r\n$_\r\n" for @args;
+    return $out;
+}
+
+sub resp_send {
+    my ($s, @args) = @_;
+    print $s resp_encode(@args);
+}
+
+sub _read_line {
+    my ($s) = @_;
+    local $/ = "\r\n";
+    my $line = <$s>;
+    die "connection closed\n" unless defined $line;
+    chomp $line;
+    return $line;
+}
+
+sub _read_exact {
+    my ($s, $n) = @_;
+    my $buf = '';
+    while (length($buf) < $n) {
+        my $got = read($s, $buf, $n - length($buf), length($buf));
+        die "connection closed\n" unless $got;
+    }
+    return $buf;
+}
+
+# Reads one reply: a string for + and $ (undef for nil), an integer for :,
+# an array ref for *, and { err => "text" } for errors.
+sub resp_read {
+    my ($s) = @_;
+    my $line = _read_line($s);
+    my ($type, $rest) = (substr($line, 0, 1), substr($line, 1));
+    return $rest if $type eq '+';
+    return { err => $rest } if $type eq '-';
+    return 0 + $rest if $type eq ':';
+    if ($type eq '$') {
+        return undef if $rest < 0;
+        my $data = _read_exact($s, $rest + 2);
+        return substr($data, 0, $rest);
+    }
+    if ($type eq '*') {
+        return undef if $rest < 0;
+        return [ map { resp_read($s) } 1 .. $rest ];
+    }
+    die "bad reply line: $line\n";
+}
+
+sub resp_cmd {
+    my ($s, @args) = @_;
+    resp_send($s, @args);
+    return resp_read($s);
+}
+
+# One command on a fresh connection to a port.
+sub redis_cmd {
+    my ($port, @args) = @_;
+    my $s = resp_connect($port);
+    my $r = resp_cmd($s, @args);
+    close $s;
+    return $r;
+}
+
+END {
+    my $status = $?;
+    for my $pid (@started) {
+        kill 'TERM', $pid;
+    }
+    for my $pid (@started) {
+        _reap($pid, 5);
+    }
+    $? = $status;
+}
+
+1;
