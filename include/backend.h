@@ -25,6 +25,7 @@
 struct worker;
 struct req;
 struct mbuf;
+struct stats_backend;
 
 enum backend_state {
     BACKEND_DOWN = 0,      /* no socket; retry_at says when to try again */
@@ -68,6 +69,7 @@ struct backend_server {
     struct backend_conn **conns;        /* ndb * parallel, created on first use */
     unsigned              rr;           /* round robin over parallel conns */
     bool                  retired;      /* no longer in the route table */
+    struct stats_backend *stats;        /* its counters in our stats row; NULL if none free */
     unsigned              mark;         /* route rebuild bookkeeping */
 };
 

@@ -30,6 +30,8 @@ void log_set_worker(int worker);
 int  log_level_parse(const char *name);
 const char *log_level_name(enum log_level level);
 void log_close(void);
+/* The descriptor lines go to (a forked worker keeps it). */
+int  log_fd(void);
 
 void log_write(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -8,12 +8,67 @@
 
 #include <stdbool.h>
 
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ev.h>
+
+#include "cordis.h"
+#include "shm.h"
+
 struct conf;
+struct admin;
 
 struct master_options {
     const char *conf_path;   /* -c */
     bool        daemonize;   /* -d */
     const char *argv0;       /* for the process title */
+};
+
+/* The master's state, also read by the admin server (admin.c). */
+enum master_state {
+    MASTER_RUNNING,
+    MASTER_QUITTING,     /* QUIT: workers drain, then we exit 0 */
+    MASTER_STOPPING,     /* TERM/INT: workers exit now */
+};
+
+struct master_worker {
+    ev_timer    respawn;        /* backoff timer; first member for the cast */
+    pid_t       pid;            /* 0 = not running */
+    int         ctl_fd;         /* master's end of the control socketpair; -1 = none */
+    int         index;          /* worker number in its generation */
+    unsigned    generation;     /* generation it belongs to */
+    int64_t     started_usec;   /* monotonic start time */
+    unsigned    quick_deaths;   /* consecutive deaths soon after start */
+    bool        in_use;         /* row belongs to a live or pending worker */
+    bool        retiring;       /* old generation: drain and exit, no respawn */
+    bool        fatal;          /* exited with WORKER_EXIT_FATAL */
+};
+
+struct master {
+    struct ev_loop       *loop;
+    const struct master_options *opts;
+    struct conf          *conf;          /* running config */
+    struct shm           *shm;
+    enum master_state     state;
+    unsigned              generation;    /* current worker generation */
+    int                   nworkers;      /* workers in the current generation */
+    int                   current[CORDIS_MAX_WORKERS];   /* index -> row */
+    int                   listen_fds[CORDIS_MAX_WORKERS]; /* index -> socket */
+    int                   nlisten;       /* sockets open in listen_fds */
+    char                 *listen_addr;   /* address they are bound to */
+    struct master_worker  rows[SHM_ROWS];
+    ev_signal             signals[8];
+    ev_child              child;
+    ev_timer              kill_timer;    /* SIGKILL backstop when stopping */
+    int                   exit_status;
+    struct admin         *admin;         /* admin HTTP server; NULL when not listening */
+    int64_t               started;       /* unix time the master started */
+    /* last reload, for the log and the admin API */
+    uint64_t              reloads_ok;
+    uint64_t              reloads_failed;
+    char                  last_reload[640];
+    int64_t               last_reload_time; /* unix time of the last reload */
 };
 
 /*
@@ -23,5 +78,17 @@ struct master_options {
  */
 int master_run(const struct master_options *opts, struct conf *conf,
                const char *text, size_t size);
+
+/* Reloads the config file (HUP). Returns CORDIS_OK when the new config
+ * runs; m->last_reload says what happened either way. */
+int  master_reload(struct master *m);
+/* Worker processes running now. */
+int  master_live(const struct master *m);
+/* Tells every current worker to re-read shared memory. */
+void master_notify_workers(struct master *m);
+/* Starts a graceful stop (QUIT). */
+void master_quit(struct master *m);
+/* Publishes a route table changed through the admin API. */
+void master_publish_route(struct master *m, const struct shm_route *route);
 
 #endif /* CORDIS_MASTER_H */

@@ -62,7 +62,7 @@ struct shm_header {
     uint64_t size;             /* bytes mapped */
     uint64_t route_gen;        /* route copy in use = route_gen & 1 */
     uint64_t conf_gen;         /* conf copy in use = conf_gen & 1 */
-    uint64_t stats_epoch;      /* bumped by a stats reset */
+    int32_t  log_level;        /* workers' log level (config or admin API) */
 };
 
 struct shm {

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "command.h"
+#include "cordis.h"
 
 /* Latency histogram: bucket i counts requests that took < 2^i microseconds
  * (bucket 0: < 1 us ... bucket 24: < 16.7 s); the last one is everything
@@ -26,6 +27,18 @@ struct stats_cmd {
     uint64_t fails;                      /* errors made by cordis */
     uint64_t redis_errors;               /* error replies from Redis */
     uint64_t hist[STATS_HIST_BUCKETS];   /* latency buckets */
+};
+
+/* Backends one worker talks to; a worker with more records only these. */
+#define STATS_MAX_BACKENDS CORDIS_MAX_GROUPS
+
+struct stats_backend {
+    char     addr[CORDIS_ADDR_LEN];  /* "host:port"; "" = unused entry */
+    uint64_t requests;               /* client requests sent to it */
+    uint64_t errors;                 /* requests answered with a backend error */
+    uint64_t connects;               /* successful connects */
+    uint64_t failures;               /* connection failures (refused, reset, timeout) */
+    uint32_t up;                     /* 1 while the last connection attempt worked */
 };
 
 struct stats_row {
@@ -45,6 +58,7 @@ struct stats_row {
     uint64_t rejected;          /* connections refused (max_clients) */
     uint64_t route_gen;         /* route generation the worker applied */
     struct stats_cmd cmd[COMMAND_COUNT];
+    struct stats_backend backends[STATS_MAX_BACKENDS];
 } __attribute__((aligned(64)));
 
 /* Histogram bucket for a duration in microseconds. */

@@ -23,6 +23,7 @@
 #include "mbuf.h"
 #include "request.h"
 #include "resp.h"
+#include "stats.h"
 #include "util.h"
 #include "worker.h"
 
@@ -49,6 +50,30 @@ backend_server_find(struct worker *w, const char *addr)
         }
     }
     return NULL;
+}
+
+/* The stats entry for addr in our row: the one it had before (a respawned
+ * worker keeps counting), else a free one. */
+static struct stats_backend *
+backend_stats_entry(struct worker *w, const char *addr)
+{
+    struct stats_backend *free_entry = NULL;
+
+    for (int i = 0; i < STATS_MAX_BACKENDS; i++) {
+        struct stats_backend *e = &w->stats->backends[i];
+
+        if (strcmp(e->addr, addr) == 0) {
+            return e;
+        }
+        if (e->addr[0] == '\0' && free_entry == NULL) {
+            free_entry = e;
+        }
+    }
+    if (free_entry != NULL) {
+        snprintf(free_entry->addr, sizeof(free_entry->addr), "%s", addr);
+        free_entry->up = 1;
+    }
+    return free_entry;
 }
 
 struct backend_server *
@@ -82,6 +107,7 @@ backend_server_get(struct worker *w, const char *addr)
         free(s);
         return NULL;
     }
+    s->stats = backend_stats_entry(w, addr);
     s->next = w->servers;
     w->servers = s;
     return s;
@@ -180,6 +206,10 @@ backend_on_connected(struct worker *w, struct backend_conn *c)
 
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     backend_conn_set_state(c, BACKEND_UP);
+    if (c->server->stats != NULL) {
+        c->server->stats->connects++;
+        c->server->stats->up = 1;
+    }
     c->last_io = util_now_usec();
     snprintf(db, sizeof(db), "%d", c->db);
     /* Pushed to the front in reverse: AUTH goes first, then SELECT. */
@@ -244,21 +274,29 @@ backend_send(struct worker *w, struct backend_server *s, int db, unsigned seed,
 {
     struct backend_conn **slot, *c;
 
+    if (db < 0 || db >= s->ndb) {
+        /* backend.databases shrank under a session that SELECTed more. */
+        *err = "DB index is out of range";
+        return CORDIS_ERROR;
+    }
     slot = &s->conns[(size_t)db * (size_t)s->parallel + seed % (unsigned)s->parallel];
     if (*slot == NULL && (*slot = backend_conn_new(s, db)) == NULL) {
         *err = "out of memory";
         return CORDIS_ERROR;
     }
     c = *slot;
+    if (s->stats != NULL) {
+        s->stats->requests++;
+    }
     if (c->state == BACKEND_DOWN) {
         if (util_now_usec() < c->retry_at) {
             *err = c->last_error;
-            return CORDIS_ERROR;
+            goto failed;
         }
         backend_connect(w, c);
         if (c->state == BACKEND_DOWN) {
             *err = c->last_error;
-            return CORDIS_ERROR;
+            goto failed;
         }
     }
     backend_push(c, req);
@@ -266,6 +304,12 @@ backend_send(struct worker *w, struct backend_server *s, int db, unsigned seed,
         backend_schedule(w, c);
     }
     return CORDIS_OK;
+
+failed:
+    if (s->stats != NULL) {
+        s->stats->errors++;
+    }
+    return CORDIS_ERROR;
 }
 
 /* Answers every request held by the connection with an error, closes it,
@@ -288,6 +332,10 @@ backend_fail(struct worker *w, struct backend_conn *c, const char *fmt, ...)
         c->fd = -1;
     }
     c->fails++;
+    if (c->server->stats != NULL) {
+        c->server->stats->failures++;
+        c->server->stats->up = 0;
+    }
     backoff = BACKEND_BACKOFF_MIN_USEC;
     for (unsigned i = 2; i < c->fails && backoff < w->conf->backend.ping_period * 1000; i++) {
         backoff *= 2;
@@ -324,6 +372,9 @@ backend_fail(struct worker *w, struct backend_conn *c, const char *fmt, ...)
         }
         req_set_error(req, "ERR backend %s unavailable: %s", c->server->addr,
                       c->last_error);
+        if (c->server->stats != NULL) {
+            c->server->stats->errors++;
+        }
         req_finish(w, req);
     }
 }

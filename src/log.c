@@ -113,6 +113,12 @@ log_close(void)
     log_state.path = NULL;
 }
 
+int
+log_fd(void)
+{
+    return log_state.fd;
+}
+
 void
 log_set_level(enum log_level level)
 {

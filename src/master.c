@@ -15,6 +15,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -30,6 +31,7 @@
 
 #include <ev.h>
 
+#include "admin.h"
 #include "conf.h"
 #include "cordis.h"
 #include "listen.h"
@@ -49,48 +51,6 @@
 #define MASTER_BACKOFF_MAX_MS    10000
 /* How long a fast stop waits before SIGKILL. */
 #define MASTER_KILL_AFTER_SEC    5.0
-
-enum master_state {
-    MASTER_RUNNING,
-    MASTER_QUITTING,     /* QUIT: workers drain, then we exit 0 */
-    MASTER_STOPPING,     /* TERM/INT: workers exit now */
-};
-
-struct master_worker {
-    ev_timer    respawn;        /* backoff timer; first member for the cast */
-    pid_t       pid;            /* 0 = not running */
-    int         ctl_fd;         /* master's end of the control socketpair; -1 = none */
-    int         index;          /* worker number in its generation */
-    unsigned    generation;     /* generation it belongs to */
-    int64_t     started_usec;   /* monotonic start time */
-    unsigned    quick_deaths;   /* consecutive deaths soon after start */
-    bool        in_use;         /* row belongs to a live or pending worker */
-    bool        retiring;       /* old generation: drain and exit, no respawn */
-    bool        fatal;          /* exited with WORKER_EXIT_FATAL */
-};
-
-struct master {
-    struct ev_loop       *loop;
-    const struct master_options *opts;
-    struct conf          *conf;          /* running config */
-    struct shm           *shm;
-    enum master_state     state;
-    unsigned              generation;    /* current worker generation */
-    int                   nworkers;      /* workers in the current generation */
-    int                   current[CORDIS_MAX_WORKERS];   /* index -> row */
-    int                   listen_fds[CORDIS_MAX_WORKERS]; /* index -> socket */
-    int                   nlisten;       /* sockets open in listen_fds */
-    char                 *listen_addr;   /* address they are bound to */
-    struct master_worker  rows[SHM_ROWS];
-    ev_signal             signals[8];
-    ev_child              child;
-    ev_timer              kill_timer;    /* SIGKILL backstop when stopping */
-    int                   exit_status;
-    /* last reload, for the log and the admin API */
-    uint64_t              reloads_ok;
-    uint64_t              reloads_failed;
-    char                  last_reload[640];
-};
 
 static void master_spawn(struct master *m, int row);
 
@@ -116,8 +76,8 @@ master_free_row(struct master *m)
     return -1;
 }
 
-static int
-master_live_workers(const struct master *m)
+int
+master_live(const struct master *m)
 {
     int n = 0;
 
@@ -154,6 +114,7 @@ master_publish(struct master *m, const struct conf *conf, const char *text,
         return CORDIS_ERROR;
     }
     router_table_from_conf(conf, route);
+    m->shm->header.log_level = conf->log.level;
     if (shm_conf_publish(m->shm, conf->path, text, size) != CORDIS_OK) {
         free(route);
         return CORDIS_ERROR;
@@ -302,22 +263,43 @@ master_respawn_cb(struct ev_loop *loop, ev_timer *timer, int revents)
     master_spawn(m, (int)(w - m->rows));
 }
 
-/* In the child: drop every descriptor and handler that belongs to the master. */
+/*
+ * In the child: drop every descriptor and handler that belongs to the
+ * master. Descriptors are closed by walking /proc/self/fd, so nothing the
+ * master holds (admin connections, libev's own fds, other workers'
+ * channels) can leak into a worker and outlive the master's use of it.
+ */
 static void
 master_child_cleanup(struct master *m, int row, int worker_ctl)
 {
     struct sigaction sa;
     sigset_t all;
+    struct dirent *e;
+    DIR *dir;
+    int keep[CORDIS_MAX_WORKERS + 8], nkeep = 0;
 
-    for (int r = 0; r < SHM_ROWS; r++) {
-        if (m->rows[r].ctl_fd >= 0) {
-            close(m->rows[r].ctl_fd);
-        }
+    keep[nkeep++] = STDIN_FILENO;
+    keep[nkeep++] = STDOUT_FILENO;
+    keep[nkeep++] = STDERR_FILENO;
+    keep[nkeep++] = worker_ctl;
+    keep[nkeep++] = log_fd();
+    for (int i = m->rows[row].index; i < m->nlisten; i += m->nworkers) {
+        keep[nkeep++] = m->listen_fds[i];
     }
-    for (int i = 0; i < m->nlisten; i++) {
-        if (i % m->nworkers != m->rows[row].index) {
-            close(m->listen_fds[i]);
+    dir = opendir("/proc/self/fd");
+    if (dir != NULL) {
+        while ((e = readdir(dir)) != NULL) {
+            int fd = atoi(e->d_name);
+            bool kept = e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(dir);
+
+            for (int k = 0; k < nkeep && !kept; k++) {
+                kept = keep[k] == fd;
+            }
+            if (!kept) {
+                close(fd);
+            }
         }
+        closedir(dir);
     }
     /* Signals come from the master over the control channel; a Ctrl-C to
      * the terminal's process group must not kill workers behind its back. */
@@ -334,7 +316,6 @@ master_child_cleanup(struct master *m, int row, int worker_ctl)
     sigaction(SIGCHLD, &sa, NULL);
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
-    CORDIS_UNUSED(worker_ctl);
 }
 
 static void
@@ -444,7 +425,7 @@ master_stop(struct master *m, enum master_state state)
     }
     ev_timer_stop(m->loop, &m->kill_timer);
     ev_timer_start(m->loop, &m->kill_timer);
-    if (master_live_workers(m) == 0) {
+    if (master_live(m) == 0) {
         ev_break(m->loop, EVBREAK_ALL);
     }
 }
@@ -478,12 +459,23 @@ master_apply_live(struct master *m, const struct conf *old, const struct conf *c
     }
 }
 
+/* Records a failed reload; the running config stays. */
+static int
+master_reload_failed(struct master *m, const char *err)
+{
+    m->reloads_failed++;
+    m->last_reload_time = (int64_t)time(NULL);
+    snprintf(m->last_reload, sizeof(m->last_reload), "failed: %s", err);
+    log_error("reload failed: %s; the running configuration stays", err);
+    return CORDIS_ERROR;
+}
+
 /*
  * Reload: a whole new config or nothing. What can change in place goes to
  * shared memory and the workers are told; what cannot (listen address,
  * worker count) starts a new generation and retires the old one.
  */
-static void
+int
 master_reload(struct master *m)
 {
     char err[512], *text = NULL;
@@ -497,55 +489,36 @@ master_reload(struct master *m)
     log_info("reloading %s", m->opts->conf_path);
     if (conf_read_file(m->opts->conf_path, &text, &size, err, sizeof(err)) != CORDIS_OK
         || conf_load_text(m->opts->conf_path, text, size, &conf, err, sizeof(err)) != CORDIS_OK) {
-        m->reloads_failed++;
-        snprintf(m->last_reload, sizeof(m->last_reload), "failed: %s", err);
-        log_error("reload failed: %s; the running configuration stays", err);
         free(text);
-        return;
-    }
-    if (size >= SHM_CONF_MAX) {
-        m->reloads_failed++;
-        snprintf(m->last_reload, sizeof(m->last_reload),
-                 "failed: %s is larger than %d bytes", m->opts->conf_path, SHM_CONF_MAX - 1);
-        log_error("reload failed: %s is larger than %d bytes; the running configuration stays",
-                  m->opts->conf_path, SHM_CONF_MAX - 1);
-        conf_free(conf);
-        free(text);
-        return;
+        return master_reload_failed(m, err);
     }
     restart = conf_needs_restart(old, conf, &what);
     if (restart && master_prepare_listeners(m, conf, fresh_listeners, &nfresh,
                                             err, sizeof(err)) != CORDIS_OK) {
-        m->reloads_failed++;
-        snprintf(m->last_reload, sizeof(m->last_reload), "failed: %s", err);
-        log_error("reload failed: %s; the running configuration stays", err);
         conf_free(conf);
         free(text);
-        return;
+        return master_reload_failed(m, err);
     }
     if (master_publish(m, conf, text, size) != CORDIS_OK) {
         for (int j = 0; j < nfresh; j++) {
             close(fresh_listeners[j]);
         }
-        m->reloads_failed++;
-        snprintf(m->last_reload, sizeof(m->last_reload),
-                 "failed: config text larger than %d bytes", SHM_CONF_MAX);
-        log_error("reload failed: config text larger than %d bytes", SHM_CONF_MAX);
         conf_free(conf);
         free(text);
-        return;
+        return master_reload_failed(m, "cannot publish the config to shared memory");
     }
     free(text);
     master_apply_live(m, old, conf);
     m->conf = conf;
     m->reloads_ok++;
+    m->last_reload_time = (int64_t)time(NULL);
 
     if (!restart) {
         master_send_all(m, WORKER_CTL_UPDATE, false);
         snprintf(m->last_reload, sizeof(m->last_reload), "ok: applied in place");
         log_info("reload done: applied in place");
         conf_free(old);
-        return;
+        return CORDIS_OK;
     }
 
     /* New generation: retire every current worker, then start the new ones. */
@@ -573,7 +546,28 @@ master_reload(struct master *m)
     master_start_generation(m, conf->proxy.workers);
     snprintf(m->last_reload, sizeof(m->last_reload),
              "ok: %s changed, new worker generation %u", what, m->generation);
+    log_info("reload done: %s", m->last_reload);
     conf_free(old);
+    return CORDIS_OK;
+}
+
+void
+master_notify_workers(struct master *m)
+{
+    master_send_all(m, WORKER_CTL_UPDATE, false);
+}
+
+void
+master_quit(struct master *m)
+{
+    master_stop(m, MASTER_QUITTING);
+}
+
+void
+master_publish_route(struct master *m, const struct shm_route *route)
+{
+    shm_route_publish(m->shm, route);
+    master_send_all(m, WORKER_CTL_UPDATE, false);
 }
 
 static void
@@ -656,7 +650,7 @@ master_child_cb(struct ev_loop *loop, ev_child *child, int revents)
 
     if (m->state != MASTER_RUNNING) {
         w->in_use = false;
-        if (master_live_workers(m) == 0) {
+        if (master_live(m) == 0) {
             ev_break(loop, EVBREAK_ALL);
         }
         return;
@@ -780,6 +774,13 @@ master_run(const struct master_options *opts, struct conf *conf,
     if (master_write_pid_file(conf->pid_file) != CORDIS_OK) {
         goto failed;
     }
+    m->started = (int64_t)time(NULL);
+    m->admin = admin_start(m);
+    if (m->admin == NULL) {
+        log_error("cannot start the admin server on %s, exiting", conf->admin.listen);
+        master_remove_pid_file(m);
+        goto failed;
+    }
     proctitle_set("cordis: master process %s -c %s", opts->argv0, opts->conf_path);
 
     for (unsigned i = 0; i < signal_table_size && nsig < CORDIS_ARRAY_SIZE(m->signals); i++) {
@@ -803,6 +804,7 @@ master_run(const struct master_options *opts, struct conf *conf,
     ev_run(m->loop, 0);
 
     log_info("master exiting");
+    admin_stop(m->admin);
     master_remove_pid_file(m);
     master_close_listeners(m);
     shm_destroy(m->shm);

@@ -111,7 +111,6 @@ worker_update(struct worker *w)
             if (w->conf != NULL && strcmp(w->conf->log.file, conf->log.file) != 0) {
                 log_set_file(conf->log.file);
             }
-            log_set_level((enum log_level)conf->log.level);
             conf_free(w->conf);
             w->conf = conf;
             conf_changed = true;
@@ -121,6 +120,8 @@ worker_update(struct worker *w)
         free(text);
         w->conf_gen = conf_gen;
     }
+    /* The level may also change alone, through the admin API. */
+    log_set_level((enum log_level)__atomic_load_n(&w->shm->header.log_level, __ATOMIC_RELAXED));
     if (route_gen != w->route_gen || conf_changed) {
         w->route_gen = shm_route_copy(w->shm, w->route);
         worker_apply_route(w);

@@ -320,4 +320,150 @@ END {
     $? = $status;
 }
 
+# --- appended helpers (data-path tests) -----------------------------------
+
+# Codis's slot of a key: crc32 (IEEE, zlib) of its hashtag (bytes between
+# the first '{' and the next '}' when both exist) or of the whole key, % 1024.
+sub codis_slot {
+    my ($key) = @_;
+    require Compress::Zlib;
+    my $tag = $key;
+    my $open = index($key, '{');
+    if ($open >= 0) {
+        my $close = index($key, '}', $open + 1);
+        $tag = substr($key, $open + 1, $close - $open - 1) if $close >= 0;
+    }
+    return Compress::Zlib::crc32($tag) % 1024;
+}
+
+# Resident set size of a process in kB (from /proc), or undef.
+sub proc_rss_kb {
+    my ($pid) = @_;
+    my ($kb) = read_file("/proc/$pid/status") =~ /^VmRSS:\s+(\d+)\s+kB/m;
+    return $kb;
+}
+
+# Reads everything until the peer closes (or timeout seconds pass);
+# returns the bytes and whether EOF was seen. Uses sysread: call it only on a
+# socket whose earlier reads were sysreads too (not resp_read).
+sub read_until_eof {
+    my ($s, $timeout) = @_;
+    require IO::Select;
+    my $sel = IO::Select->new($s);
+    my ($buf, $eof) = ('', 0);
+    my $end = time + ($timeout // 5);
+    while (time < $end) {
+        last unless $sel->can_read($end - time);
+        my $n = sysread($s, $buf, 65536, length $buf);
+        if (!$n) { $eof = 1; last; }
+    }
+    return ($buf, $eof);
+}
+
+push @EXPORT, qw(codis_slot proc_rss_kb read_until_eof);
+
+1;
+
+# --- Added for t/00-conftest.t and t/10-process.t ---------------------------
+
+push @EXPORT, qw(run_cordis write_conf_in wait_exit proc_title
+                 log_is_clean_but stop_at_exit);
+
+# Runs the cordis binary with @args and waits for it (at most 30 s).
+# Returns { rc, out, err, secs }; rc is the exit code, or 128 + signal.
+my $runs = 0;
+sub run_cordis {
+    my (@args) = @_;
+    my $n = ++$runs;
+    my ($out, $err) = (tmpdir() . "/run-$n.out", tmpdir() . "/run-$n.err");
+    my $t0 = time;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $out;
+        open STDERR, '>', $err;
+        exec cordis_bin(), @args or POSIX::_exit(127);
+    }
+    my $end = time + 30;
+    my $got = 0;
+    while (time < $end) {
+        $got = waitpid($pid, WNOHANG);
+        last if $got == $pid;
+        sleep 0.01;
+    }
+    if ($got != $pid) {
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+    }
+    my $status = $?;
+    my $rc = ($status & 127) ? 128 + ($status & 127) : $status >> 8;
+    return { rc => $rc, out => read_file($out), err => read_file($err),
+             secs => time - $t0 };
+}
+
+# As write_conf, but everything of one cordis instance (config, pid file,
+# log, stderr) lives in its own subdirectory $sub of tmpdir(), so several
+# instances can run in one test. Calling it again with the same $sub and
+# the same port/admin_port rewrites that instance's config in place.
+sub write_conf_in {
+    my ($sub, %opt) = @_;
+    my $dir = tmpdir() . "/$sub";
+    mkdir $dir;
+    my $conf = write_conf(%opt, name => "$sub/cordis.conf",
+                          log => { file => "$dir/cordis.log", %{ $opt{log} || {} } });
+    my $pid_file = "$dir/cordis.pid";
+    (my $text = $conf->{text}) =~ s/^pid_file = ".*";$/pid_file = "$pid_file";/m;
+    open my $fh, '>', $conf->{path} or die "$conf->{path}: $!";
+    print $fh $text;
+    close $fh;
+    my ($log) = $text =~ /^\s*file = "(.*)";$/m;
+    return { %$conf, text => $text, dir => $dir, pid_file => $pid_file, log => $log };
+}
+
+# Waits up to $timeout s for a cordis started by start_cordis to exit by
+# itself. Returns its wait status, or undef when it is still running.
+sub wait_exit {
+    my ($c, $timeout) = @_;
+    my $end = time + ($timeout // 10);
+    while (time < $end) {
+        my $got = waitpid($c->{pid}, WNOHANG);
+        if ($got == $c->{pid}) {
+            my $status = $?;
+            @started = grep { $_ != $c->{pid} } @started;
+            delete $c->{pid};
+            return $status;
+        }
+        sleep 0.02;
+    }
+    return undef;
+}
+
+# The title of a process as ps shows it (its /proc/PID/cmdline); '' if gone.
+sub proc_title {
+    my ($pid) = @_;
+    my $text = read_file("/proc/$pid/cmdline");
+    $text =~ s/\0+\z//;
+    $text =~ tr/\0/ /;
+    return $text;
+}
+
+# As log_is_clean, but lines matching one of @allowed (regexes) are expected
+# (such as the master reporting a worker the test killed with SIGKILL).
+sub log_is_clean_but {
+    my ($c, @allowed) = @_;
+    my $text = read_file($c->{conf}{log}) . read_file($c->{stderr});
+    my @bad = grep { my $l = $_; !grep { $l =~ $_ } @allowed }
+              grep { /AddressSanitizer|LeakSanitizer|runtime error:|Assertion|killed by signal/ }
+              split /\n/, $text;
+    ok(!@bad, 'no sanitizer report or unexpected crash in the log')
+        or diag(join("\n", @bad[0 .. ($#bad < 9 ? $#bad : 9)]));
+}
+
+# A process the test did not fork (a daemonized master) is stopped with
+# TERM when the test ends, if it is still running.
+sub stop_at_exit {
+    my ($pid) = @_;
+    push @started, $pid if $pid && $pid > 1;
+}
+
 1;

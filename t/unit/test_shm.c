@@ -22,7 +22,7 @@
 #include "shm.h"
 
 /* Tables the forked writer publishes in the tear test. */
-#define TEAR_PUBLISHES 20000
+#define TEAR_PUBLISHES 100000
 
 /* Fills a route table whose every field says "k": all slots in group k,
  * migrating from k, and one group k at an address naming k. */
@@ -241,37 +241,39 @@ test_route_double_buffer(void **state)
  * its address name the same value, and generations never go backwards.
  */
 struct tear_flags {
-    volatile int reader_ready;
-    volatile int writer_done;
+    int reader_ready;
+    int writer_done;
 };
+
+#define TEAR_TABLES 100
+
+/* Table t holds 100 + t/2 (even t) or 200 + t/2 (odd t). */
+static uint16_t
+tear_value(int t)
+{
+    return (uint16_t)((t & 1 ? 200 : 100) + t / 2);
+}
 
 static void
 tear_writer(struct shm *shm, struct tear_flags *flags)
 {
-    struct shm_route *route = malloc(sizeof(*route) * 2);
+    /* 100 different tables, built beforehand so that publishing is all the
+     * writer does: values 100..149 and 200..249, published alternately, so
+     * a copy that mixes two publications is caught even when they share
+     * the low bit of the generation. */
+    struct shm_route *route = malloc(sizeof(*route) * TEAR_TABLES);
 
     if (route == NULL) {
         _exit(3);
     }
-    route_fill(&route[0], 100);
-    route_fill(&route[1], 200);
-    while (!flags->reader_ready) {
+    for (int t = 0; t < TEAR_TABLES; t++) {
+        route_fill(&route[t], tear_value(t));
+    }
+    while (!__atomic_load_n(&flags->reader_ready, __ATOMIC_ACQUIRE)) {
         /* the reader is about to start copying */
     }
     for (int i = 0; i < TEAR_PUBLISHES; i++) {
-        /* Slightly different tables each time, so a copy that mixes two
-         * publications of the same value is caught too. */
-        struct shm_route *r = &route[i & 1];
-        uint16_t k = (uint16_t)((i & 1 ? 200 : 100) + (i / 2) % 50);
-
-        for (int slot = 0; slot < CORDIS_SLOTS; slot++) {
-            r->slots[slot].group = k;
-            r->slots[slot].migrate_from = k;
-        }
-        r->groups[0].id = k;
-        snprintf(r->groups[0].primary, sizeof(r->groups[0].primary),
-                 "127.0.0.1:%u", (unsigned)k);
-        shm_route_publish(shm, r);
+        shm_route_publish(shm, &route[i % TEAR_TABLES]);
     }
     __atomic_store_n(&flags->writer_done, 1, __ATOMIC_RELEASE);
     free(route);
@@ -357,7 +359,7 @@ test_route_no_torn_reads(void **state)
     assert_int_equal(shm_route_gen(shm), 1 + TEAR_PUBLISHES);
     assert_int_equal(shm_route_copy(shm, out), 1 + TEAR_PUBLISHES);
     assert_int_equal(out->slots[CORDIS_SLOTS - 1].group,
-                     200 + ((TEAR_PUBLISHES - 1) / 2) % 50);
+                     tear_value((TEAR_PUBLISHES - 1) % TEAR_TABLES));
 
     munmap(flags, sizeof(*flags));
     shm_destroy(shm);
