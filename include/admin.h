@@ -23,8 +23,10 @@
 struct master;
 struct admin;
 
-/* Starts the server on m->conf->admin.listen; NULL (logged) on failure. */
-struct admin *admin_start(struct master *m);
+/* Starts the server on m->conf->admin.listen; NULL (logged) on failure.
+ * inherited_fd: a listening socket from an upgrade (-1 = none), used when
+ * it is bound to that address, closed otherwise. */
+struct admin *admin_start(struct master *m, int inherited_fd);
 void          admin_stop(struct admin *a);
 /* Descriptors a forked child must close (listen socket, epoll fd). */
 int           admin_fds(const struct admin *a, int *fds, int max);

@@ -23,6 +23,8 @@ struct master_options {
     const char *conf_path;   /* -c */
     bool        daemonize;   /* -d */
     const char *argv0;       /* for the process title */
+    const char *exe;         /* absolute path of this binary (upgrade re-executes it) */
+    char      **argv;        /* the command line, for the upgrade's exec */
 };
 
 /* The master's state, also read by the admin server (admin.c). */
@@ -63,6 +65,7 @@ struct master {
     ev_timer              kill_timer;    /* SIGKILL backstop when stopping */
     int                   exit_status;
     struct admin         *admin;         /* admin HTTP server; NULL when not listening */
+    pid_t                 upgrade_pid;   /* new master started by USR2; 0 = none */
     int64_t               started;       /* unix time the master started */
     /* last reload, for the log and the admin API */
     uint64_t              reloads_ok;

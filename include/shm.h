@@ -1,5 +1,5 @@
 /*
- * The shared-memory segment: one MAP_SHARED|MAP_ANONYMOUS mapping made by the
+ * The shared-memory segment: one MAP_SHARED mapping of a memfd, made by the
  * master before the first fork, so every worker sees the same pages.
  *
  *   header      magic, layout version and size, generation counters
@@ -72,9 +72,14 @@ struct shm {
     struct stats_row    rows[SHM_ROWS];
 };
 
-/* Maps a new zeroed segment (readable only by this user's processes). */
+/* Maps a new zeroed segment (a memfd: reachable only through fork/exec). */
 struct shm *shm_create(void);
 void        shm_destroy(struct shm *shm);
+/* The segment's memfd (handed to a new binary on upgrade). */
+int         shm_fd(void);
+/* Copies the stats rows of an older segment (given by its memfd) into shm,
+ * when its layout matches; CORDIS_ERROR otherwise. */
+int         shm_carry_stats(struct shm *shm, int old_fd);
 /* Checks magic, version and size; CORDIS_OK when the layout is ours. */
 int         shm_check(const struct shm *shm);
 

@@ -920,8 +920,42 @@ admin_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents)
     admin_run((struct admin *)((char *)timer - offsetof(struct admin, timer)));
 }
 
+int
+admin_fds(const struct admin *a, int *fds, int max)
+{
+    int n = 0;
+
+    if (a == NULL) {
+        return 0;
+    }
+    if (n < max) {
+        fds[n++] = a->listen_fd;
+    }
+    if (n < max) {
+        fds[n++] = a->epoll_fd;
+    }
+    return n;
+}
+
+/* True when fd is a socket bound to addr ("host:port"). */
+static bool
+admin_bound_to(int fd, const char *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char text[CORDIS_ADDR_LEN];
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+        return false;
+    }
+    util_addr_text((struct sockaddr *)&ss, text, sizeof(text));
+    return strcmp(text, addr) == 0
+        || (strncmp(addr, "localhost:", 10) == 0 && strncmp(text, "127.0.0.1:", 10) == 0
+            && strcmp(text + 10, addr + 10) == 0);
+}
+
 struct admin *
-admin_start(struct master *m)
+admin_start(struct master *m, int inherited_fd)
 {
     struct admin *a = calloc(1, sizeof(*a));
     const union MHD_DaemonInfo *info;
@@ -937,7 +971,14 @@ admin_start(struct master *m)
     if (a->base == NULL || a->scratch == NULL) {
         goto failed;
     }
-    a->listen_fd = listen_open(m->conf->admin.listen, 0, err, sizeof(err));
+    if (inherited_fd >= 0 && admin_bound_to(inherited_fd, m->conf->admin.listen)) {
+        a->listen_fd = inherited_fd;
+    } else {
+        if (inherited_fd >= 0) {
+            close(inherited_fd);
+        }
+        a->listen_fd = listen_open(m->conf->admin.listen, 0, err, sizeof(err));
+    }
     if (a->listen_fd < 0) {
         log_error("admin server: %s", err);
         goto failed;
@@ -994,8 +1035,8 @@ admin_stop(struct admin *a)
     ev_timer_stop(a->m->loop, &a->timer);
     ev_timer_stop(a->m->loop, &a->tick);
     ev_timer_stop(a->m->loop, &a->shutdown);
+    /* MHD closes the listening socket it was given. */
     MHD_stop_daemon(a->daemon);
-    close(a->listen_fd);
     free(a->base);
     free(a->scratch);
     free(a);

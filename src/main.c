@@ -104,10 +104,22 @@ main(int argc, char **argv)
 
     opts.conf_path = conf_path;
     opts.argv0 = strdup(argv[0]);
+    /* Kept before the process title overwrites argv: a binary upgrade
+     * runs the file now at this path with the same arguments. */
+    opts.exe = realpath("/proc/self/exe", NULL);
+    opts.argv = calloc((size_t)argc + 1, sizeof(char *));
+    for (int i = 0; opts.argv != NULL && i < argc; i++) {
+        opts.argv[i] = strdup(argv[i]);
+    }
     proctitle_init(argc, argv);
     rc = master_run(&opts, conf, text, size);
     free(text);
     free((char *)opts.argv0);
+    free((char *)opts.exe);
+    for (int i = 0; opts.argv != NULL && opts.argv[i] != NULL; i++) {
+        free(opts.argv[i]);
+    }
+    free(opts.argv);
     free(conf_path);
     return rc;
 }

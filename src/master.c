@@ -41,6 +41,7 @@
 #include "router.h"
 #include "shm.h"
 #include "signals.h"
+#include "upgrade.h"
 #include "util.h"
 #include "worker.h"
 
@@ -160,24 +161,34 @@ master_write_pid_file(const char *path)
     return CORDIS_OK;
 }
 
+/* Removes path when it names this process (a newer master may own it). */
 static void
-master_remove_pid_file(const struct master *m)
+master_remove_own_pid_file(const char *path)
 {
     char buf[32];
-    FILE *f;
+    FILE *f = fopen(path, "r");
 
-    if (m->conf->pid_file[0] == '\0') {
-        return;
-    }
-    /* Remove it only while it still names us (a newer master may own it). */
-    f = fopen(m->conf->pid_file, "r");
     if (f == NULL) {
         return;
     }
     if (fgets(buf, sizeof(buf), f) != NULL && atoi(buf) == (int)getpid()) {
-        unlink(m->conf->pid_file);
+        unlink(path);
     }
     fclose(f);
+}
+
+static void
+master_remove_pid_file(const struct master *m)
+{
+    char oldbin[1100];
+
+    if (m->conf->pid_file[0] == '\0') {
+        return;
+    }
+    master_remove_own_pid_file(m->conf->pid_file);
+    /* After a binary upgrade our pid file was renamed. */
+    snprintf(oldbin, sizeof(oldbin), "%s.oldbin", m->conf->pid_file);
+    master_remove_own_pid_file(oldbin);
 }
 
 /* Opens listening sockets up to count on addr, reusing those already open. */
@@ -595,7 +606,9 @@ master_signal_cb(struct ev_loop *loop, ev_signal *sig, int revents)
         log_info("log file reopened");
         break;
     case SIGNAL_UPGRADE:
-        log_warn("binary upgrade (SIGUSR2) is not supported by this build; ignored");
+        if (m->state == MASTER_RUNNING) {
+            upgrade_start(m);
+        }
         break;
     }
 }
@@ -630,6 +643,10 @@ master_child_cb(struct ev_loop *loop, ev_child *child, int revents)
     int status = child->rstatus, row;
     int64_t lived;
 
+    if (m->upgrade_pid != 0 && child->rpid == m->upgrade_pid) {
+        upgrade_child_exited(m, status);
+        return;
+    }
     if (w == NULL) {
         return;
     }
@@ -736,14 +753,39 @@ master_ready(int *ready_fd, bool ok)
     }
 }
 
+/* A new binary started by USR2: take over the old master's sockets when
+ * the address is still ours, and its stats. */
+static void
+master_adopt(struct master *m, struct upgrade_inherit *in)
+{
+    log_info("started by a binary upgrade: %d listening sockets inherited", in->nlisten);
+    if (in->shm_fd >= 0) {
+        if (shm_carry_stats(m->shm, in->shm_fd) != CORDIS_OK) {
+            log_warn("the old shared memory has another layout; stats start from zero");
+        }
+        close(in->shm_fd);
+    }
+    if (strcmp(in->addr, m->conf->proxy.listen) == 0 && in->nlisten > 0) {
+        memcpy(m->listen_fds, in->listen_fds, sizeof(int) * (size_t)in->nlisten);
+        m->nlisten = in->nlisten;
+        m->listen_addr = strdup(in->addr);
+    } else {
+        for (int i = 0; i < in->nlisten; i++) {
+            close(in->listen_fds[i]);
+        }
+    }
+}
+
 int
 master_run(const struct master_options *opts, struct conf *conf,
            const char *text, size_t size)
 {
     static struct master master;
     struct master *m = &master;
+    struct upgrade_inherit inherit = { .admin_fd = -1, .shm_fd = -1 };
     int ready_fd = -1;
     unsigned nsig = 0;
+    bool inherited = false;
 
     memset(m, 0, sizeof(*m));
     m->opts = opts;
@@ -759,13 +801,19 @@ master_run(const struct master_options *opts, struct conf *conf,
     if (log_init(conf->log.file, (enum log_level)conf->log.level) != CORDIS_OK) {
         return 1;
     }
-    if (opts->daemonize && master_daemonize(&ready_fd) != CORDIS_OK) {
+    /* A master started by an upgrade is already detached: no second fork. */
+    if (upgrade_inherited(&inherit)) {
+        inherited = true;
+    } else if (opts->daemonize && master_daemonize(&ready_fd) != CORDIS_OK) {
         return 1;
     }
     m->shm = shm_create();
     if (m->shm == NULL || master_publish(m, conf, text, size) != CORDIS_OK) {
         log_error("cannot set up shared memory, exiting");
         goto failed;
+    }
+    if (inherited) {
+        master_adopt(m, &inherit);
     }
     if (master_open_listeners(m, conf->proxy.listen, conf->proxy.workers) != CORDIS_OK) {
         log_error("cannot listen on %s, exiting", conf->proxy.listen);
@@ -775,7 +823,7 @@ master_run(const struct master_options *opts, struct conf *conf,
         goto failed;
     }
     m->started = (int64_t)time(NULL);
-    m->admin = admin_start(m);
+    m->admin = admin_start(m, inherit.admin_fd);
     if (m->admin == NULL) {
         log_error("cannot start the admin server on %s, exiting", conf->admin.listen);
         master_remove_pid_file(m);

@@ -523,6 +523,25 @@ session_read_cb(struct ev_loop *loop, ev_io *io, int revents)
     session_process(s);
 }
 
+/*
+ * True at a reply boundary with nothing more on the way: no request in
+ * flight, nothing buffered, and nothing waiting in the socket either (a
+ * close with unread bytes would reset the connection and lose a request
+ * the client already sent).
+ */
+static bool
+session_at_rest(struct session *s)
+{
+    char byte;
+    ssize_t n;
+
+    if (s->closing || s->head != NULL || mbuf_unparsed(s->in) != 0) {
+        return false;
+    }
+    n = recv(s->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
 /* Pops written requests off the head; false when the session closed. */
 static bool
 session_advance(struct session *s, size_t written)
@@ -610,9 +629,10 @@ session_write(struct session *s)
     }
     /* Requests held back by backpressure may go now. */
     session_process(s);
-    if (s->head == NULL && (s->quitting
-                            || (w->draining && mbuf_unparsed(s->in) == 0))) {
-        session_close(s, s->quitting ? "protocol error or quit" : "worker draining");
+    if (s->head == NULL && s->quitting) {
+        session_close(s, "protocol error or quit");
+    } else if (w->draining && session_at_rest(s)) {
+        session_close(s, "worker draining");
     }
 }
 
@@ -666,7 +686,7 @@ session_drain_all(struct worker *w)
 
     for (s = w->sessions; s != NULL; s = next) {
         next = s->next;
-        if (s->head == NULL && mbuf_unparsed(s->in) == 0) {
+        if (session_at_rest(s)) {
             session_close(s, "worker draining");
         }
     }

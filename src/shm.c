@@ -8,22 +8,39 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "shm.h"
+
+static int shm_memfd = -1;
 
 struct shm *
 shm_create(void)
 {
     struct shm *shm;
 
-    /* Anonymous shared memory is reachable only through fork: no name in
-     * /dev/shm that another user could open. */
-    shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE,
-               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    /* A memfd has no name in /dev/shm that another user could open; it
+     * reaches workers through fork and a new binary through exec. */
+    shm_memfd = memfd_create("cordis-shm", MFD_CLOEXEC);
+    if (shm_memfd < 0) {
+        log_error("memfd_create() failed (%d: %s)", errno, strerror(errno));
+        return NULL;
+    }
+    if (ftruncate(shm_memfd, (off_t)sizeof(*shm)) < 0) {
+        log_error("ftruncate() of the shared memory to %zu bytes failed (%d: %s)",
+                  sizeof(*shm), errno, strerror(errno));
+        close(shm_memfd);
+        shm_memfd = -1;
+        return NULL;
+    }
+    shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED, shm_memfd, 0);
     if (shm == MAP_FAILED) {
         log_error("mmap() of %zu bytes of shared memory failed (%d: %s)",
                   sizeof(*shm), errno, strerror(errno));
+        close(shm_memfd);
+        shm_memfd = -1;
         return NULL;
     }
     shm->header.magic = SHM_MAGIC;
@@ -38,6 +55,45 @@ shm_destroy(struct shm *shm)
     if (shm != NULL) {
         munmap(shm, sizeof(*shm));
     }
+    if (shm_memfd >= 0) {
+        close(shm_memfd);
+        shm_memfd = -1;
+    }
+}
+
+int
+shm_fd(void)
+{
+    return shm_memfd;
+}
+
+int
+shm_carry_stats(struct shm *shm, int old_fd)
+{
+    struct stat st;
+    const struct shm *old;
+
+    if (fstat(old_fd, &st) < 0 || (size_t)st.st_size != sizeof(*old)) {
+        return CORDIS_ERROR;
+    }
+    old = mmap(NULL, sizeof(*old), PROT_READ, MAP_SHARED, old_fd, 0);
+    if (old == MAP_FAILED) {
+        return CORDIS_ERROR;
+    }
+    if (shm_check(old) != CORDIS_OK) {
+        munmap((void *)old, sizeof(*old));
+        return CORDIS_ERROR;
+    }
+    /* Rows keep their counts; new workers taking a row count on from there. */
+    for (int r = 0; r < SHM_ROWS; r++) {
+        if (old->rows[r].in_use) {
+            memcpy(&shm->rows[r], &old->rows[r], sizeof(shm->rows[r]));
+            shm->rows[r].pid = 0;
+            shm->rows[r].sessions_alive = 0;
+        }
+    }
+    munmap((void *)old, sizeof(*old));
+    return CORDIS_OK;
 }
 
 int

@@ -103,6 +103,15 @@ sub start_traffic {
     };
 }
 
+# SIGSTOP, then wait until each process is really stopped.
+sub stop_workers {
+    my (@pids) = @_;
+    kill 'STOP', @pids;
+    wait_for(sub {
+        !grep { (read_file("/proc/$_/stat") =~ /^\d+ \(.*\) (\S)/s)[0] ne 'T' } @pids;
+    }, 5) or diag("workers @pids did not stop");
+}
+
 sub count_matches {
     my ($text, $re) = @_;
     my $n = () = $text =~ /$re/g;
@@ -175,6 +184,8 @@ is(worker_index($respawned // 0), 0, 'its title says worker process 0');
 is_deeply([sort { $a <=> $b } worker_pids($c)], [sort { $a <=> $b } grep { defined } $survivor, $respawned],
           'worker 1 was left alone');
 is_deeply([get_fresh($conf->{port}, 'foo', 20)], ['v1'], 'the proxy still answers after the respawn');
+like(read_file($conf->{log}), qr/worker 0 \(pid $victim\) was killed by signal 9/,
+     'the master logs how worker 0 died');
 @workers = worker_pids($c);
 
 # ---- HUP with a bad file: keeps running the old config ---------------------
@@ -191,6 +202,19 @@ ok(!gone($master), 'the master still runs');
 is_deeply([worker_pids($c)], \@workers, 'the same workers still run');
 is_deeply([get_fresh($conf->{port}, 'foo')], ['v1'], 'and still serve the old slot map');
 is(redis_cmd($conf->{port}, 'GET', $key2), 'two', "group 2 still serves $key2");
+
+$conf = write_conf_in('main', %main_opt);
+open my $fh, '>>', $conf->{path} or die "$conf->{path}: $!";
+print $fh "oops = ;\n";      # a syntax error on the line after the text
+close $fh;
+my $eof_line = 1 + ($conf->{text} =~ tr/\n//);
+kill 'HUP', $master;
+$failed = wait_for(sub {
+    read_file($conf->{log}) =~ /reload failed: \Q$conf->{path}\E:(\d+): syntax error/ ? $1 : 0;
+}, 5);
+is($failed, $eof_line, "HUP with a syntax error: the log names $conf->{path}:$eof_line");
+is_deeply([worker_pids($c)], \@workers, 'the same workers still run');
+is_deeply([get_fresh($conf->{port}, 'foo')], ['v1'], 'and still serve');
 
 # ---- HUP moving slot 289 to group 2: applied in place -----------------------
 
@@ -291,7 +315,7 @@ is_deeply([get_fresh($conf->{port}, 'foo', 20)], ['v2'], 'the new workers serve 
 @workers = @{ $gen2 || [] };
 my $pending = resp_connect($conf->{port});
 is(resp_cmd($pending, 'PING'), 'PONG', 'a client connected to a generation 2 worker');
-kill 'STOP', @workers;
+stop_workers(@workers);
 resp_send($pending, 'GET', 'foo');
 $conf = write_conf_in('main', %main_opt, slots => \@moved, proxy => { workers => 2 });
 kill 'HUP', $master;
@@ -318,7 +342,7 @@ is_deeply([get_fresh($conf->{port}, 'foo', 30)], ['v2'],
 
 $pending = resp_connect($conf->{port});
 is(resp_cmd($pending, 'PING'), 'PONG', 'a client connected before the stop');
-kill 'STOP', @workers;
+stop_workers(@workers);
 resp_send($pending, 'GET', 'foo');
 $r = run_cordis('-s', 'quit', '-c', $conf->{path});
 is($r->{rc}, 0, 'cordis -s quit exits 0') or diag($r->{err});

@@ -467,3 +467,29 @@ sub stop_at_exit {
 }
 
 1;
+
+# --- Added for t/30-admin.t: the admin HTTP API -----------------------------
+
+push @EXPORT, qw(admin_http admin_get admin_put);
+
+# One HTTP request to the admin API of a config from write_conf (or to a
+# port). %opt: content => body, headers => { name => value }.
+# Returns { status, content, json (decoded body, or undef), headers }.
+sub admin_http {
+    my ($method, $where, $path, %opt) = @_;
+    require HTTP::Tiny;
+    require JSON::PP;
+    my $port = ref $where ? $where->{admin_port} : $where;
+    my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
+    my %args = (headers => $opt{headers} || {});
+    $args{content} = $opt{content} if defined $opt{content};
+    my $r = $http->request($method, "http://127.0.0.1:$port$path", \%args);
+    my $json = eval { JSON::PP->new->allow_nonref->decode($r->{content}) };
+    return { status => $r->{status}, content => $r->{content} // '',
+             json => $json, headers => $r->{headers} };
+}
+
+sub admin_get { my ($where, $path, %opt) = @_; return admin_http('GET', $where, $path, %opt) }
+sub admin_put { my ($where, $path, %opt) = @_; return admin_http('PUT', $where, $path, %opt) }
+
+1;
