@@ -38,6 +38,8 @@ mbuf_ref(struct mbuf *b)
     return b;
 }
 void mbuf_unref(struct mbuf *b);
+/* Bytes of large buffers freed since the last call (then resets). */
+size_t mbuf_large_freed(void);
 /* Empties the free list (tests, and workers after a burst). */
 void mbuf_trim(void);
 

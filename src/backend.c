@@ -379,6 +379,14 @@ backend_fail(struct worker *w, struct backend_conn *c, const char *fmt, ...)
     }
 }
 
+/* True for error replies that mean "this server cannot serve right now". */
+static bool
+backend_reply_is_stale(const char *reply, size_t len)
+{
+    return (len >= 8 && memcmp(reply, "-LOADING", 8) == 0)
+        || (len >= 11 && memcmp(reply, "-MASTERDOWN", 11) == 0);
+}
+
 /* Handles one complete reply for the head of the FIFO. */
 static int
 backend_reply(struct worker *w, struct backend_conn *c, const char *reply)
@@ -406,10 +414,17 @@ backend_reply(struct worker *w, struct backend_conn *c, const char *reply)
         req_free(w, req);
         return CORDIS_OK;
     }
-    c->fails = 0;
     req_set_reply_ref(req, c->rbuf, reply, c->parser.len, c->parser.type,
                       c->parser.integer);
     req_finish(w, req);
+    if (c->parser.type == '-' && backend_reply_is_stale(reply, c->parser.len)) {
+        /* A replica that lost its master, or a server still loading: this
+         * connection is stale. Redial after a backoff step. */
+        backend_fail(w, c, "backend answered %.*s",
+                     (int)CORDIS_MIN(c->parser.len - 3, (size_t)60), reply + 1);
+        return CORDIS_ERROR;
+    }
+    c->fails = 0;
     return CORDIS_OK;
 }
 

@@ -14,6 +14,9 @@ static struct {
     unsigned     count;
 } mbuf_free_list;
 
+/* Bytes of large buffers freed since mbuf_large_freed() was last asked. */
+static size_t mbuf_large_bytes;
+
 struct mbuf *
 mbuf_new(size_t size)
 {
@@ -45,7 +48,19 @@ mbuf_unref(struct mbuf *b)
         mbuf_free_list.items[mbuf_free_list.count++] = b;
         return;
     }
+    if (b->size > MBUF_SIZE) {
+        mbuf_large_bytes += b->size;
+    }
     free(b);
+}
+
+size_t
+mbuf_large_freed(void)
+{
+    size_t n = mbuf_large_bytes;
+
+    mbuf_large_bytes = 0;
+    return n;
 }
 
 void

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@
 #define WORKER_SESSION_SWEEPS     10
 /* Connections taken per accept event, so one listener cannot starve the loop. */
 #define WORKER_ACCEPT_BATCH       64
+/* Large buffers freed in a second that make a malloc_trim worth it. */
+#define WORKER_TRIM_BYTES         (4 * 1024 * 1024)
 /* Pause after accept() ran out of descriptors. */
 #define WORKER_ACCEPT_PAUSE_USEC  (100 * 1000)
 
@@ -257,6 +260,11 @@ worker_sweep_cb(struct ev_loop *loop, ev_timer *timer, int revents)
     backend_sweep(w, now);
     if (++w->sweeps % WORKER_SESSION_SWEEPS == 0) {
         session_sweep(w, now);
+        /* After large values went through, hand the memory back to the
+         * system: malloc keeps freed heap otherwise. */
+        if (mbuf_large_freed() >= WORKER_TRIM_BYTES) {
+            malloc_trim(0);
+        }
     }
     if (w->accept_paused_until != 0 && now >= w->accept_paused_until && !w->draining) {
         w->accept_paused_until = 0;
