@@ -36,6 +36,7 @@ enum master_state {
 
 struct master_worker {
     ev_timer    respawn;        /* backoff timer; first member for the cast */
+    ev_io       ctl_io;         /* connections the worker hands over */
     pid_t       pid;            /* 0 = not running */
     int         ctl_fd;         /* master's end of the control socketpair; -1 = none */
     int         index;          /* worker number in its generation */
@@ -66,6 +67,7 @@ struct master {
     int                   exit_status;
     struct admin         *admin;         /* admin HTTP server; NULL when not listening */
     pid_t                 upgrade_pid;   /* new master started by USR2; 0 = none */
+    unsigned              handoff_rr;    /* round robin over workers taking handed-over clients */
     int64_t               started;       /* unix time the master started */
     /* last reload, for the log and the admin API */
     uint64_t              reloads_ok;

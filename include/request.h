@@ -56,6 +56,7 @@ struct req {
     int                  nchildren;
     int                  pending;     /* children without a reply yet */
     uint32_t            *key_child;   /* per key: index of its child */
+    int                  nkeys;       /* entries in key_child */
 
     unsigned             internal:1;  /* cordis's own (AUTH/SELECT/PING to a backend) */
     unsigned             done:1;      /* reply attached */

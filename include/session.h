@@ -51,8 +51,12 @@ struct session {
     int64_t          write_blocked; /* monotonic usec a write first could not finish; 0 = none */
 };
 
-/* Accepts one client on fd (non-blocking already). */
-void session_open(struct worker *w, int fd, const char *peer);
+struct ctl_handoff;
+
+/* Accepts one client on fd (non-blocking already); NULL when refused. */
+struct session *session_open(struct worker *w, int fd, const char *peer);
+/* Takes over a client handed from a retiring worker, with its state. */
+void session_adopt(struct worker *w, int fd, const struct ctl_handoff *h);
 /* Writes queued replies of every session on the flush list. */
 void session_flush(struct worker *w);
 /* Frees sessions closed during this iteration. */

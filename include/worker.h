@@ -19,14 +19,6 @@ struct shm;
 /* Exit status of a worker that cannot start: the master will not respawn it. */
 #define WORKER_EXIT_FATAL 2
 
-/* One-byte commands from the master on the control channel. */
-enum worker_ctl {
-    WORKER_CTL_QUIT      = 'q',   /* stop accepting, drain, exit 0 */
-    WORKER_CTL_TERMINATE = 't',   /* exit now */
-    WORKER_CTL_REOPEN    = 'o',   /* reopen the log file */
-    WORKER_CTL_UPDATE    = 'u',   /* config or route changed in shared memory */
-};
-
 struct worker_params {
     int             index;       /* worker number in its generation (0..n-1) */
     int             row;         /* stats row in shared memory */
@@ -78,14 +70,13 @@ struct worker {
     ev_timer               sweep_timer;     /* deadlines, retries, keepalive */
     unsigned               sweeps;          /* sweep timer ticks */
     int64_t                accept_paused_until; /* out of fds: resume then (usec); 0 = not paused */
-    bool                   draining;        /* QUIT received */
+    bool                   draining;        /* QUIT or RETIRE received */
+    bool                   handoff;         /* RETIRE: idle clients go to the next generation */
     int64_t                drain_deadline;  /* monotonic usec */
 };
 
 /* Runs the worker; never returns. */
 void worker_main(const struct worker_params *params) __attribute__((noreturn));
 
-/* Sends a control byte to a worker; CORDIS_OK or CORDIS_ERROR. */
-int worker_ctl_send(int fd, enum worker_ctl cmd);
 
 #endif /* CORDIS_WORKER_H */

@@ -297,7 +297,8 @@ admin_backends(const struct master *m)
             }
             sum[j].requests += b->requests;
             sum[j].errors += b->errors;
-            sum[j].connects += b->connects;
+            /* Each worker's first connect is not a reconnect. */
+            sum[j].connects += b->connects > 0 ? b->connects - 1 : 0;
             sum[j].failures += b->failures;
             /* Down as soon as one worker cannot reach it. */
             sum[j].up &= b->up;
@@ -315,7 +316,7 @@ admin_backends(const struct master *m)
             "up", j < n ? (int)sum[j].up : 1,
             "requests", (json_int_t)(j < n ? sum[j].requests : 0),
             "errors", (json_int_t)(j < n ? sum[j].errors : 0),
-            "reconnects", (json_int_t)(j < n && sum[j].connects > 0 ? sum[j].connects - 1 : 0),
+            "reconnects", (json_int_t)(j < n ? sum[j].connects : 0),
             "failures", (json_int_t)(j < n ? sum[j].failures : 0)));
     }
     free(route);

@@ -31,8 +31,11 @@
 #define IOV_MAX 1024
 #endif
 
-/* Backoff between reconnects: doubles from this up to backend.ping_period. */
+/* Backoff between reconnects: doubles from MIN up to MAX (or
+ * backend.ping_period when that is shorter), so a restarted backend is used
+ * again within a second. */
 #define BACKEND_BACKOFF_MIN_USEC  (100 * 1000)
+#define BACKEND_BACKOFF_MAX_USEC  (1000 * 1000)
 
 static const char backend_ping[] = "*1\r\n$4\r\nPING\r\n";
 
@@ -337,11 +340,13 @@ backend_fail(struct worker *w, struct backend_conn *c, const char *fmt, ...)
         c->server->stats->up = 0;
     }
     backoff = BACKEND_BACKOFF_MIN_USEC;
-    for (unsigned i = 2; i < c->fails && backoff < w->conf->backend.ping_period * 1000; i++) {
+    for (unsigned i = 2; i < c->fails && backoff < BACKEND_BACKOFF_MAX_USEC; i++) {
         backoff *= 2;
     }
-    backoff = CORDIS_MIN(backoff, CORDIS_MAX(w->conf->backend.ping_period * 1000,
-                                             BACKEND_BACKOFF_MIN_USEC));
+    if (w->conf->backend.ping_period > 0) {
+        backoff = CORDIS_MIN(backoff, w->conf->backend.ping_period * 1000);
+    }
+    backoff = CORDIS_MAX(CORDIS_MIN(backoff, BACKEND_BACKOFF_MAX_USEC), BACKEND_BACKOFF_MIN_USEC);
     /* The first retry is immediate: a restarted backend is back at once. */
     c->retry_at = c->fails <= 1 ? now : now + backoff;
     backend_conn_set_state(c, BACKEND_DOWN);

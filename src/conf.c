@@ -1214,11 +1214,15 @@ done:
 int
 conf_load(const char *path, struct conf **out, char *err, size_t errlen)
 {
-    char *text;
+    char *text, dummy[1];
     size_t size;
     int rc;
 
     *out = NULL;
+    if (err == NULL || errlen == 0) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
     if (conf_read_file(path, &text, &size, err, errlen) != CORDIS_OK) {
         return CORDIS_ERROR;
     }

@@ -96,6 +96,16 @@ local_auth(struct worker *w, struct session *s, struct req *req, int argc,
         return;
     }
     if (w->conf->session.auth[0] == '\0') {
+        /* The default user has no password: Redis refuses the one-argument
+         * form as a likely mistake and accepts "AUTH default anything". */
+        if (argc == 3 && local_eq(&argv[1], "default")) {
+            local_ok(req, "OK");
+            return;
+        }
+        if (argc == 3) {
+            local_error(req, "WRONGPASS invalid username-password pair or user is disabled.");
+            return;
+        }
         local_error(req, "ERR AUTH <password> called without any password configured "
                          "for the default user. Are you sure your configuration is correct?");
         return;
@@ -253,7 +263,7 @@ local_hello(struct worker *w, struct session *s, struct req *req, int argc,
     }
     if (!s->authed) {
         local_error(req, "NOAUTH HELLO must be called with the client already authenticated, "
-                         "otherwise the HELLO <proto> AUTH <user> <pass> option can be used "
+                         "otherwise the HELLO AUTH <user> <pass> option can be used "
                          "to authenticate the client and select the RESP protocol version "
                          "at the same time");
         return;
@@ -550,7 +560,9 @@ local_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
 {
     switch (req->cmd->id) {
     case COMMAND_PING:
-        if (argc == 1) {
+        if (argc > 2) {
+            local_error(req, "ERR wrong number of arguments for 'ping' command");
+        } else if (argc == 1) {
             local_ok(req, "PONG");
         } else {
             local_bulk(req, argv[1].ptr, argv[1].len);

@@ -63,17 +63,21 @@ main(int argc, char **argv)
             break;
         case 'v':
             printf("cordis %s\n", PACKAGE_VERSION);
+            free(conf_path);
             return 0;
         case 'h':
             usage(stdout);
+            free(conf_path);
             return 0;
         default:
             usage(stderr);
+            free(conf_path);
             return 1;
         }
     }
     if (optind < argc || conf_path == NULL) {
         usage(stderr);
+        free(conf_path);
         return 1;
     }
 

@@ -33,6 +33,7 @@
 
 #include "admin.h"
 #include "conf.h"
+#include "ctl.h"
 #include "cordis.h"
 #include "listen.h"
 #include "log.h"
@@ -89,7 +90,7 @@ master_live(const struct master *m)
 }
 
 static void
-master_send_all(struct master *m, enum worker_ctl cmd, bool retiring_too)
+master_send_all(struct master *m, enum ctl_cmd cmd, bool retiring_too)
 {
     for (int row = 0; row < SHM_ROWS; row++) {
         struct master_worker *w = &m->rows[row];
@@ -97,7 +98,7 @@ master_send_all(struct master *m, enum worker_ctl cmd, bool retiring_too)
         if (w->pid == 0 || w->ctl_fd < 0 || (w->retiring && !retiring_too)) {
             continue;
         }
-        if (worker_ctl_send(w->ctl_fd, cmd) != CORDIS_OK) {
+        if (ctl_send(w->ctl_fd, cmd) != CORDIS_OK) {
             log_warn("control message '%c' to worker %d (pid %d) failed (%d: %s)",
                      cmd, w->index, (int)w->pid, errno, strerror(errno));
         }
@@ -265,6 +266,45 @@ master_prepare_listeners(struct master *m, const struct conf *conf, int *fresh,
     return CORDIS_OK;
 }
 
+/*
+ * A retiring worker hands over a client connection: pass it on to a worker
+ * of the current generation (round robin). If none can take it, closing it
+ * here is what the old worker would have done.
+ */
+static void
+master_ctl_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct master *m = ev_userdata(loop);
+    struct master_worker *from = (struct master_worker *)((char *)io
+                                  - offsetof(struct master_worker, ctl_io));
+    struct ctl_handoff h;
+    int n, fd;
+
+    for (;;) {
+        n = ctl_recv(io->fd, &h, sizeof(h), &fd);
+        if (n <= 0) {
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                ev_io_stop(loop, io);   /* the worker is gone; ev_child reaps it */
+            }
+            return;
+        }
+        if (fd < 0) {
+            continue;
+        }
+        if (h.type == CTL_HANDOFF && n == (int)sizeof(h) && m->state == MASTER_RUNNING) {
+            for (int tries = 0; tries < m->nworkers; tries++) {
+                struct master_worker *to = &m->rows[m->current[m->handoff_rr++ % m->nworkers]];
+
+                if (to != from && to->pid != 0 && !to->retiring
+                    && ctl_send_handoff(to->ctl_fd, &h, fd) == CORDIS_OK) {
+                    break;
+                }
+            }
+        }
+        close(fd);
+    }
+}
+
 static void
 master_respawn_cb(struct ev_loop *loop, ev_timer *timer, int revents)
 {
@@ -339,7 +379,7 @@ master_spawn(struct master *m, int row)
     pid_t pid;
 
     ev_timer_stop(m->loop, &w->respawn);
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    if (ctl_pair(sv) < 0) {
         log_error("socketpair() failed (%d: %s), retry in %d ms", errno,
                   strerror(errno), MASTER_BACKOFF_MAX_MS);
         ev_timer_set(&w->respawn, MASTER_BACKOFF_MAX_MS / 1000.0, 0.0);
@@ -374,12 +414,16 @@ master_spawn(struct master *m, int row)
     close(sv[1]);
     w->pid = pid;
     w->ctl_fd = sv[0];
+    ev_io_set(&w->ctl_io, w->ctl_fd, EV_READ);
+    ev_io_start(m->loop, &w->ctl_io);
+    if (w->started_usec != 0) {
+        stats->respawns++;   /* a restart, not the first start */
+    }
     w->started_usec = util_now_usec();
     w->fatal = false;
     stats->in_use = 1;
     stats->pid = pid;
     stats->generation = w->generation;
-    stats->respawns++;
     stats->started = (int64_t)time(NULL);
     stats->sessions_alive = 0;
     log_info("started worker %d (pid %d, generation %u)", w->index, (int)pid,
@@ -401,6 +445,7 @@ master_start_generation(struct master *m, int nworkers)
         w = &m->rows[row];
         memset(w, 0, sizeof(*w));
         ev_init(&w->respawn, master_respawn_cb);
+        ev_init(&w->ctl_io, master_ctl_cb);
         w->ctl_fd = -1;
         w->in_use = true;
         w->index = i;
@@ -426,16 +471,20 @@ master_stop(struct master *m, enum master_state state)
     }
     if (state == MASTER_QUITTING) {
         log_info("graceful stop: workers finish their requests, then exit");
-        master_send_all(m, WORKER_CTL_QUIT, true);
+        master_send_all(m, CTL_QUIT, true);
         ev_timer_set(&m->kill_timer, m->conf->proxy.drain_timeout / 1000.0
                      + MASTER_KILL_AFTER_SEC, 0.0);
     } else {
         log_info("fast stop: workers exit now");
-        master_send_all(m, WORKER_CTL_TERMINATE, true);
+        master_send_all(m, CTL_TERMINATE, true);
         ev_timer_set(&m->kill_timer, MASTER_KILL_AFTER_SEC, 0.0);
     }
     ev_timer_stop(m->loop, &m->kill_timer);
     ev_timer_start(m->loop, &m->kill_timer);
+    /* Workers take what is queued and close their copies; with ours gone
+     * too, new connects are refused rather than left in a dead queue (a
+     * new master from an upgrade keeps its own copies open). */
+    master_close_listeners(m);
     if (master_live(m) == 0) {
         ev_break(m->loop, EVBREAK_ALL);
     }
@@ -525,7 +574,7 @@ master_reload(struct master *m)
     m->last_reload_time = (int64_t)time(NULL);
 
     if (!restart) {
-        master_send_all(m, WORKER_CTL_UPDATE, false);
+        master_send_all(m, CTL_UPDATE, false);
         snprintf(m->last_reload, sizeof(m->last_reload), "ok: applied in place");
         log_info("reload done: applied in place");
         conf_free(old);
@@ -544,7 +593,7 @@ master_reload(struct master *m)
             w->in_use = false;
         }
     }
-    master_send_all(m, WORKER_CTL_QUIT, true);
+    master_send_all(m, CTL_RETIRE, true);
     if (nfresh > 0) {
         /* A new address: the old sockets stay open in the retiring workers
          * until they exit; the master keeps only the new ones. */
@@ -565,7 +614,7 @@ master_reload(struct master *m)
 void
 master_notify_workers(struct master *m)
 {
-    master_send_all(m, WORKER_CTL_UPDATE, false);
+    master_send_all(m, CTL_UPDATE, false);
 }
 
 void
@@ -578,7 +627,7 @@ void
 master_publish_route(struct master *m, const struct shm_route *route)
 {
     shm_route_publish(m->shm, route);
-    master_send_all(m, WORKER_CTL_UPDATE, false);
+    master_send_all(m, CTL_UPDATE, false);
 }
 
 static void
@@ -602,7 +651,7 @@ master_signal_cb(struct ev_loop *loop, ev_signal *sig, int revents)
         break;
     case SIGNAL_REOPEN:
         log_reopen();
-        master_send_all(m, WORKER_CTL_REOPEN, true);
+        master_send_all(m, CTL_REOPEN, true);
         log_info("log file reopened");
         break;
     case SIGNAL_UPGRADE:
@@ -659,6 +708,7 @@ master_child_cb(struct ev_loop *loop, ev_child *child, int revents)
         log_error("worker %d (pid %d) was killed by signal %d (%s)", w->index,
                   (int)w->pid, WTERMSIG(status), strsignal(WTERMSIG(status)));
     }
+    ev_io_stop(m->loop, &w->ctl_io);
     close(w->ctl_fd);
     w->ctl_fd = -1;
     w->pid = 0;
@@ -794,6 +844,7 @@ master_run(const struct master_options *opts, struct conf *conf,
     for (int row = 0; row < SHM_ROWS; row++) {
         m->rows[row].ctl_fd = -1;
         ev_init(&m->rows[row].respawn, master_respawn_cb);
+        ev_init(&m->rows[row].ctl_io, master_ctl_cb);
     }
     ev_set_userdata(m->loop, m);
     signal(SIGPIPE, SIG_IGN);

@@ -166,6 +166,7 @@ multikey_dispatch(struct worker *w, struct session *s, struct req *req, int argc
             multikey_add_piece(child, start, len);
         }
     }
+    req->nkeys = nkeys;
     multikey_send_children(w, s, req, servers, seeds);
     rc = CORDIS_OK;
 
@@ -188,26 +189,30 @@ done:
     return rc;
 }
 
-/* MGET: the children's arrays interleaved back into key order. */
+/* MGET: the children's arrays interleaved back into key order. Each child
+ * must answer exactly as many elements as it was asked keys. */
 static void
 multikey_coalesce_mget(struct req *parent, struct reply *r)
 {
-    int n = parent->nchildren, nkeys = 0;
+    int n = parent->nchildren, nkeys = parent->nkeys;
     size_t *cursor = calloc((size_t)n, sizeof(*cursor));
+    int64_t *asked = calloc((size_t)n, sizeof(*asked));
     struct resp_reply_parser p;
 
-    if (cursor == NULL) {
+    if (cursor == NULL || asked == NULL) {
         r->failed = true;
-        return;
+        goto done;
+    }
+    for (int i = 0; i < nkeys; i++) {
+        asked[parent->key_child[i]]++;
     }
     for (int j = 0; j < n; j++) {
         struct req *child = parent->children[j];
 
-        if (child->reply_type != '*') {
+        if (child->reply_type != '*' || child->reply_int != asked[j]) {
             reply_error(r, "ERR unexpected reply from a backend to MGET");
             goto done;
         }
-        nkeys += (int)child->reply_int;
         cursor[j] = resp_array_header_len(child->reply, child->reply_len);
     }
     reply_array(r, nkeys);
@@ -216,7 +221,7 @@ multikey_coalesce_mget(struct req *parent, struct reply *r)
         size_t at = cursor[parent->key_child[i]];
 
         resp_reply_parser_init(&p, INT64_MAX);
-        if (at >= child->reply_len
+        if (at == 0 || at >= child->reply_len
             || resp_parse_reply(&p, child->reply + at, child->reply_len - at) != RESP_OK) {
             r->len = 0;
             reply_error(r, "ERR unexpected reply from a backend to MGET");
@@ -228,6 +233,7 @@ multikey_coalesce_mget(struct req *parent, struct reply *r)
 
 done:
     free(cursor);
+    free(asked);
 }
 
 void

@@ -14,6 +14,8 @@
 extern char **environ;
 
 static char   *title_area;     /* start of argv[0] */
+static char  **env_copies __attribute__((used)); /* our copies of the environment strings: kept
+                                  here too, since unsetenv() drops pointers */
 static size_t  title_size;     /* contiguous bytes we may overwrite */
 
 void
@@ -49,6 +51,10 @@ proctitle_init(int argc, char **argv)
         }
     }
     env[n] = NULL;
+    env_copies = malloc(sizeof(char *) * (size_t)(n + 1));
+    if (env_copies != NULL) {
+        memcpy(env_copies, env, sizeof(char *) * (size_t)(n + 1));
+    }
     environ = env;
     /* argv[1..] must stay readable for the caller: they were parsed already. */
     title_area = argv[0];

@@ -20,6 +20,7 @@
 #include "backend.h"
 #include "command.h"
 #include "conf.h"
+#include "ctl.h"
 #include "local.h"
 #include "log.h"
 #include "mbuf.h"
@@ -37,6 +38,8 @@
 #endif
 
 static uint64_t session_next_id = 1;
+/* CLIENT ID = per-worker counter * stride + the worker's stats row. */
+#define SESSION_ID_STRIDE 256
 
 static void session_read_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void session_write_cb(struct ev_loop *loop, ev_io *io, int revents);
@@ -66,7 +69,7 @@ session_update_reading(struct session *s)
     }
 }
 
-void
+struct session *
 session_open(struct worker *w, int fd, const char *peer)
 {
     static const char full[] = "-ERR max number of clients reached\r\n";
@@ -80,19 +83,20 @@ session_open(struct worker *w, int fd, const char *peer)
         }
         close(fd);
         w->stats->rejected++;
-        return;
+        return NULL;
     }
     s = calloc(1, sizeof(*s));
     if (s == NULL || (s->in = mbuf_new(MBUF_SIZE)) == NULL) {
         log_error("out of memory accepting %s, connection closed", peer);
         free(s);
         close(fd);
-        return;
+        return NULL;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     s->worker = w;
     s->fd = fd;
-    s->id = session_next_id++;
+    /* Unique across workers: the worker's row in the low bits. */
+    s->id = session_next_id++ * SESSION_ID_STRIDE + (uint64_t)w->params->row;
     snprintf(s->peer, sizeof(s->peer), "%s", peer);
     resp_req_parser_init(&s->parser, w->conf->session.max_bulk_len);
     s->authed = w->conf->session.auth[0] == '\0';
@@ -110,6 +114,59 @@ session_open(struct worker *w, int fd, const char *peer)
     w->stats->sessions_alive++;
     session_update_reading(s);
     log_debug("session %llu opened from %s", (unsigned long long)s->id, s->peer);
+    return s;
+}
+
+void
+session_adopt(struct worker *w, int fd, const struct ctl_handoff *h)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof(ss);
+    char peer[CORDIS_ADDR_LEN] = "?";
+    struct session *s;
+
+    if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0) {
+        util_addr_text((struct sockaddr *)&ss, peer, sizeof(peer));
+    }
+    s = session_open(w, fd, peer);
+    if (s == NULL) {
+        return;
+    }
+    s->db = h->db >= 0 && h->db < w->conf->backend.databases ? h->db : 0;
+    s->authed = s->authed || h->authed;
+    if (h->name[0] != '\0' && memchr(h->name, '\0', sizeof(h->name)) != NULL) {
+        s->name = strdup(h->name);
+    }
+    log_debug("session %llu from %s adopted from a retiring worker", (unsigned long long)s->id,
+              s->peer);
+    /* Anything the client sent meanwhile is waiting in the socket. */
+}
+
+/*
+ * A draining worker lets go of a client at a reply boundary: handed to the
+ * next generation when there is one (the socket goes with whatever the
+ * client sent meanwhile), else closed.
+ */
+static void
+session_release(struct session *s)
+{
+    struct worker *w = s->worker;
+    struct ctl_handoff h;
+
+    if (w->handoff) {
+        memset(&h, 0, sizeof(h));
+        h.type = CTL_HANDOFF;
+        h.authed = s->authed;
+        h.db = s->db;
+        if (s->name != NULL) {
+            snprintf(h.name, sizeof(h.name), "%s", s->name);
+        }
+        if (ctl_send_handoff(w->params->ctl_fd, &h, s->fd) == CORDIS_OK) {
+            session_close(s, "handed to the next worker generation");
+            return;
+        }
+    }
+    session_close(s, "worker draining");
 }
 
 void
@@ -287,6 +344,21 @@ crossslot:
     return NULL;
 }
 
+/* True when XREAD/XREADGROUP carries BLOCK before STREAMS. */
+static bool
+session_has_block_option(int argc, const struct cstr *argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (util_strieq(argv[i].ptr, argv[i].len, "streams")) {
+            return false;
+        }
+        if (util_strieq(argv[i].ptr, argv[i].len, "block")) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Re-encodes an inline request as multibulk (backends get RESP only) and
  * points argv at the copies. */
 static int
@@ -397,6 +469,13 @@ session_dispatch(struct session *s, const char *buf)
     }
     if (cmd->flags & CMD_FORBIDDEN) {
         req_set_error(req, "ERR command '%s' is not supported by cordis",
+                      command_upper_name(cmd));
+        goto local;
+    }
+    if ((cmd->id == COMMAND_XREAD || cmd->id == COMMAND_XREADGROUP)
+        && session_has_block_option(argc, argv)) {
+        /* It would hold the backend connection every client shares. */
+        req_set_error(req, "ERR command '%s' with BLOCK is not supported by cordis",
                       command_upper_name(cmd));
         goto local;
     }
@@ -538,6 +617,9 @@ session_at_rest(struct session *s)
     if (s->closing || s->head != NULL || mbuf_unparsed(s->in) != 0) {
         return false;
     }
+    if (s->worker->handoff) {
+        return true;   /* unread bytes travel with the socket */
+    }
     n = recv(s->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
 }
@@ -632,7 +714,7 @@ session_write(struct session *s)
     if (s->head == NULL && s->quitting) {
         session_close(s, "protocol error or quit");
     } else if (w->draining && session_at_rest(s)) {
-        session_close(s, "worker draining");
+        session_release(s);
     }
 }
 
@@ -687,7 +769,7 @@ session_drain_all(struct worker *w)
     for (s = w->sessions; s != NULL; s = next) {
         next = s->next;
         if (session_at_rest(s)) {
-            session_close(s, "worker draining");
+            session_release(s);
         }
     }
 }

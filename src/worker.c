@@ -16,6 +16,7 @@
 
 #include "backend.h"
 #include "conf.h"
+#include "ctl.h"
 #include "log.h"
 #include "mbuf.h"
 #include "proctitle.h"
@@ -37,18 +38,6 @@
 #define WORKER_ACCEPT_PAUSE_USEC  (100 * 1000)
 
 static struct worker worker_state;
-
-int
-worker_ctl_send(int fd, enum worker_ctl cmd)
-{
-    char c = (char)cmd;
-    ssize_t n;
-
-    do {
-        n = write(fd, &c, 1);
-    } while (n < 0 && errno == EINTR);
-    return n == 1 ? CORDIS_OK : CORDIS_ERROR;
-}
 
 /* Rebuilds slot -> backend from the route table; servers no longer named
  * are retired (they finish what they hold, then close). */
@@ -148,17 +137,51 @@ worker_start_accepting(struct worker *w)
     }
 }
 
+/*
+ * Takes every connection already queued on our listening sockets, then
+ * closes our copies. A queued connection is served, not reset; once every
+ * copy is closed (the master closes its own on a stop, or keeps them for the
+ * next generation) new connects are refused at once instead of waiting in a
+ * queue nobody reads.
+ */
 static void
-worker_drain(struct worker *w, const char *why)
+worker_close_listeners(struct worker *w)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char peer[CORDIS_ADDR_LEN];
+    int fd;
+
+    for (int i = 0; i < w->naccept; i++) {
+        int lfd = w->accept_io[i].fd;
+
+        for (;;) {
+            sslen = sizeof(ss);
+            fd = accept4(lfd, (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                break;
+            }
+            util_addr_text((struct sockaddr *)&ss, peer, sizeof(peer));
+            session_open(w, fd, peer);
+        }
+        close(lfd);
+    }
+    w->naccept = 0;
+}
+
+static void
+worker_drain(struct worker *w, const char *why, bool handoff)
 {
     if (w->draining) {
         return;
     }
+    w->handoff = handoff;
     log_info("draining (%s): %u clients, deadline %lld ms", why, w->nsessions,
              (long long)w->conf->proxy.drain_timeout);
     w->draining = true;
     w->drain_deadline = util_now_usec() + w->conf->proxy.drain_timeout * 1000;
     worker_stop_accepting(w);
+    worker_close_listeners(w);
     session_drain_all(w);
 }
 
@@ -197,33 +220,47 @@ static void
 worker_ctl_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct worker *w = ev_userdata(loop);
-    char cmds[64];
-    ssize_t n = read(io->fd, cmds, sizeof(cmds));
+    struct ctl_handoff h;
+    int n, fd;
 
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-        /* The master is gone: nobody will tell us to stop, so stop now,
-         * gracefully, and let clients reconnect to a new cordis. */
-        ev_io_stop(loop, io);
-        worker_drain(w, "master exited");
-        return;
-    }
-    for (ssize_t i = 0; i < n; i++) {
-        switch (cmds[i]) {
-        case WORKER_CTL_QUIT:
-            worker_drain(w, "asked to quit");
+    for (;;) {
+        n = ctl_recv(io->fd, &h, sizeof(h), &fd);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        }
+        if (n <= 0) {
+            /* The master is gone: nobody will tell us to stop, so stop now,
+             * gracefully, and let clients reconnect to a new cordis. */
+            ev_io_stop(loop, io);
+            worker_drain(w, "master exited", false);
+            return;
+        }
+        if (h.type == CTL_HANDOFF && n == (int)sizeof(h) && fd >= 0) {
+            session_adopt(w, fd, &h);
+            continue;
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
+        switch (h.type) {
+        case CTL_QUIT:
+            worker_drain(w, "asked to quit", false);
             break;
-        case WORKER_CTL_TERMINATE:
+        case CTL_RETIRE:
+            worker_drain(w, "a new worker generation took over", true);
+            break;
+        case CTL_TERMINATE:
             log_info("terminating with %u clients", w->nsessions);
             ev_break(loop, EVBREAK_ALL);
             return;
-        case WORKER_CTL_REOPEN:
+        case CTL_REOPEN:
             log_reopen();
             break;
-        case WORKER_CTL_UPDATE:
+        case CTL_UPDATE:
             worker_update(w);
             break;
         default:
-            log_warn("unknown control message 0x%02x ignored", (unsigned char)cmds[i]);
+            log_warn("unknown control message 0x%02x ignored", (unsigned char)h.type);
             break;
         }
     }

@@ -11,8 +11,13 @@ use warnings;
 
 use Digest::SHA qw(sha1_hex);
 use Test::More;
+use Time::HiRes ();
 
 use CordisTest;
+
+# Watchdog: a hung test fails (and its processes are stopped) instead of hanging.
+$SIG{ALRM} = sub { die "test timed out\n" };
+Time::HiRes::alarm(120);
 
 my $r1  = start_redis();
 my $r2  = start_redis();
@@ -48,7 +53,8 @@ sub same {
     my ($name, @cmd) = @_;
     my $got  = resp_cmd($cs, @cmd);
     my $want = resp_cmd($rs, @cmd);
-    is_deeply($got, $want, "$name: @cmd[0 .. ($#cmd < 4 ? $#cmd : 4)]")
+    (my $show = "@cmd[0 .. ($#cmd < 4 ? $#cmd : 4)]") =~ s/[^ -~]/./g;
+    is_deeply($got, $want, "$name: $show")
         or diag explain { cordis => $got, redis => $want };
     return $got;
 }
@@ -57,18 +63,24 @@ sub same {
 # 'timeout' when nothing came within $t seconds.
 sub read_or_closed {
     my ($s, $t) = @_;
+    my $left = Time::HiRes::alarm(0);    # the watchdog's time, restored below
+    my $t0 = Time::HiRes::time();
     my $r = eval {
         local $SIG{ALRM} = sub { die "timeout\n" };
-        alarm($t // 5);
+        Time::HiRes::alarm($t // 5);
         my $x = resp_read($s);
-        alarm 0;
+        Time::HiRes::alarm(0);
         $x;
     };
-    alarm 0;
-    return 'closed' if ($@ // '') eq "connection closed\n";
-    return 'timeout' if ($@ // '') eq "timeout\n";
+    my $err = $@ // '';
+    Time::HiRes::alarm(0);
+    Time::HiRes::alarm(max2(0.01, $left - (Time::HiRes::time() - $t0))) if $left;
+    return 'closed' if $err eq "connection closed\n";
+    return 'timeout' if $err eq "timeout\n";
+    die $err if $err;
     return $r;
 }
+sub max2 { $_[0] > $_[1] ? $_[0] : $_[1] }
 
 # --- strings ------------------------------------------------------------------
 
@@ -309,6 +321,69 @@ is_deeply(resp_cmd($cs, 'EVAL', $script, 2, key_in_group('lua', 1), key_in_group
     }
 }
 
+# --- commands whose keys are not simply argv[1] --------------------------------
+
+{
+    my ($ka, $kb, $kc) = ('{kp}a', '{kp}b', '{kp}c');
+    same('keys', 'ZADD', $ka, 1, 'x', 2, 'y');
+    same('keys', 'ZADD', $kb, 3, 'y', 4, 'z');
+    same('keys', 'ZUNIONSTORE', $kc, 2, $ka, $kb, 'WEIGHTS', 1, 2);
+    same('keys', 'ZRANGE', $kc, 0, -1, 'WITHSCORES');
+    same('keys', 'ZINTERCARD', 2, $ka, $kb);
+    same('keys', 'ZUNION', 2, $ka, $kb, 'WITHSCORES');
+    same('keys', 'RPUSH', '{kp}l1', 3, 1, 2);
+    same('keys', 'LMPOP', 2, '{kp}l0', '{kp}l1', 'LEFT', 'COUNT', 2);
+    same('keys', 'SORT', '{kp}l1', 'STORE', '{kp}sorted');
+    same('keys', 'LRANGE', '{kp}sorted', 0, -1);
+    same('keys', 'OBJECT', 'ENCODING', $ka);
+    same('keys', 'OBJECT', 'ENCODING', '{kp}missing');
+    same('keys', 'XADD', '{kp}s', '5-1', 'f', 'v');
+    same('keys', 'XGROUP', 'CREATE', '{kp}s', 'grp', '0');
+    same('keys', 'XREADGROUP', 'GROUP', 'grp', 'c1', 'COUNT', 5, 'STREAMS', '{kp}s', '>');
+    same('keys', 'XREAD', 'COUNT', 5, 'STREAMS', '{kp}s', '0-0');
+    same('keys', 'XPENDING', '{kp}s', 'grp');
+    same('keys', 'EVAL', 'return 1', -1, $ka);
+    same('keys', 'EVAL', 'return 1', 5, $ka);
+    same('keys', 'EVAL', 'return 1', 'x', $ka);
+    same('keys', 'EVAL', "return redis.call('zcard', KEYS[1]) + redis.call('zcard', KEYS[2])", 2, $ka, $kb);
+    same('keys', 'COMMAND', 'GETKEYS', 'MSET', 'a', '1', 'b', '2');
+    same('keys', 'COMMAND', 'GETKEYS', 'EVAL', 'return 1', '2', 'k1', 'k2', 'arg');
+    same('keys', 'COMMAND', 'GETKEYS', 'GET');
+    my $cross = { err => "CROSSSLOT Keys in request don't hash to the same slot" };
+    my ($g1, $g2) = (key_in_group('kp', 1), key_in_group('kp', 2));
+    is_deeply(resp_cmd($cs, 'ZUNIONSTORE', $g1, 2, $g1, $g2), $cross, 'ZUNIONSTORE over two groups: CROSSSLOT');
+    is_deeply(resp_cmd($cs, 'LMPOP', 2, $g1, $g2, 'LEFT'), $cross, 'LMPOP over two groups: CROSSSLOT');
+    is_deeply(resp_cmd($cs, 'XREAD', 'STREAMS', $g1, $g2, 0, 0), $cross, 'XREAD over two groups: CROSSSLOT');
+}
+
+# A blocking read holds its backend connection: other clients of the same
+# group must not wait behind it (cordis refuses it, or gives it its own
+# connection).
+{
+    my $blocker = resp_connect($conf->{port});
+    my $stream = key_in_group('blk', 1);
+    my @others = map { resp_connect($conf->{port}) } 1 .. 8;    # some share its worker
+    my $k = key_in_group('blk', 1, 1);
+    resp_cmd($others[0], 'SET', $k, 'fast');
+    for my $cmd ([ 'XREAD', 'BLOCK', 1500, 'STREAMS', $stream, '$' ],
+                 [ 'XREADGROUP', 'GROUP', 'g', 'c', 'BLOCK', 1500, 'STREAMS', $stream, '>' ]) {
+        resp_cmd($blocker, 'XGROUP', 'CREATE', $stream, 'g', '$', 'MKSTREAM') if $cmd->[0] eq 'XREADGROUP';
+        resp_send($blocker, @$cmd);
+        my $worst = 0;
+        for my $o (@others) {
+            my $t0 = Time::HiRes::time();
+            my $v = resp_cmd($o, 'GET', $k);
+            my $dt = Time::HiRes::time() - $t0;
+            $worst = $dt if $dt > $worst;
+            $worst = 99 unless defined $v && $v eq 'fast';
+        }
+        cmp_ok($worst, '<', 0.5, sprintf("$cmd->[0] ... BLOCK does not hold up other clients of its group (worst %.2f s)", $worst));
+        my $r = read_or_closed($blocker, 5);
+        ok(!defined $r || ref $r eq 'HASH', "$cmd->[0] BLOCK: answered (nil or an error)");
+    }
+    close $_ for $blocker, @others;
+}
+
 # --- commands cordis answers itself -------------------------------------------
 
 same('ping', 'PING');
@@ -346,6 +421,17 @@ same('ping arity', 'PING', 'a', 'b');
     is(resp_cmd($s, 'GET', $k), 'm2', 'failed SELECT keeps db 3');
     is(resp_cmd($s, 'SELECT', 0), 'OK', 'SELECT 0');
     is(resp_cmd($s, 'GET', $k), undef, 'back in db 0');
+
+    # SELECT in the middle of a pipeline applies from there on.
+    my $enc = sub { '*' . scalar(@_) . "\r\n" . join('', map { '$' . length($_) . "\r\n$_\r\n" } @_) };
+    print $s join '', map { $enc->(@$_) } [ 'SET', $k1, 'db0' ], [ 'SELECT', 7 ], [ 'SET', $k1, 'db7' ],
+        [ 'GET', $k1 ], [ 'MGET', $k1, $k ], [ 'SELECT', 0 ], [ 'GET', $k1 ];
+    is_deeply([ map { resp_read($s) } 1 .. 7 ], [ 'OK', 'OK', 'OK', 'db7', [ 'db7', undef ], 'OK', 'db0' ],
+              'pipelined SELECT switches databases between requests');
+    my $rb7 = resp_connect($r1->{port});
+    resp_cmd($rb7, 'SELECT', 7);
+    is(resp_cmd($rb7, 'GET', $k1), 'db7', 'backend db 7 has the value set after SELECT 7');
+    close $rb7;
     close $s;
 }
 
@@ -397,11 +483,14 @@ same('auth without password', 'AUTH', 'default', 'x');
     close $rr;
 
     # Ids are unique across the proxy, whichever worker took the client.
-    my @conns = map { resp_connect($conf->{port}) } 1 .. 12;
+    my @conns = map { resp_connect($conf->{port}) } 1 .. 40;
     my @ids = map { resp_cmd($_, 'CLIENT', 'ID') } @conns;
+    my %workers = map { ((resp_cmd($_, 'INFO', 'server') =~ /process_id:(\d+)/)[0] => 1) } @conns;
+    is(scalar(keys %workers), 2, 'the 40 connections went to both workers');
     my %seen;
     $seen{$_}++ for @ids;
-    is(scalar(keys %seen), scalar(@ids), 'CLIENT ID unique over 12 connections') or diag "ids: @ids";
+    is(scalar(keys %seen), scalar(@ids), 'CLIENT ID unique over 40 connections on two workers')
+        or diag "ids: @ids";
     close $_ for @conns;
 }
 
@@ -494,6 +583,7 @@ same('auth without password', 'AUTH', 'default', 'x');
     is(resp_cmd($s2, 'GET', 'auth:k'), 'v', 'auth: GET after HELLO AUTH');
     close $s2;
     stop_cordis($acordis);
+    log_is_clean($acordis);
     stop_redis($aref);
 }
 

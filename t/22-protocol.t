@@ -16,6 +16,10 @@ use Time::HiRes ();
 
 use CordisTest;
 
+# Watchdog: a hung test fails (and its processes are stopped) instead of hanging.
+$SIG{ALRM} = sub { die "test timed out\n" };
+Time::HiRes::alarm(120);
+
 my $r1  = start_redis();
 my $r2  = start_redis();
 my $ref = start_redis();
@@ -71,18 +75,24 @@ sub raw {
 # Reads one reply, or 'closed' / 'timeout'.
 sub read_or_closed {
     my ($s, $t) = @_;
+    my $left = Time::HiRes::alarm(0);    # the watchdog's time, restored below
+    my $t0 = Time::HiRes::time();
     my $r = eval {
         local $SIG{ALRM} = sub { die "timeout\n" };
-        alarm($t // 5);
+        Time::HiRes::alarm($t // 5);
         my $x = resp_read($s);
-        alarm 0;
+        Time::HiRes::alarm(0);
         $x;
     };
-    alarm 0;
-    return 'closed' if ($@ // '') eq "connection closed\n";
-    return 'timeout' if ($@ // '') eq "timeout\n";
+    my $err = $@ // '';
+    Time::HiRes::alarm(0);
+    Time::HiRes::alarm(max2(0.01, $left - (Time::HiRes::time() - $t0))) if $left;
+    return 'closed' if $err eq "connection closed\n";
+    return 'timeout' if $err eq "timeout\n";
+    die $err if $err;
     return $r;
 }
+sub max2 { $_[0] > $_[1] ? $_[0] : $_[1] }
 
 # A client that stays connected through everything and must stay healthy.
 my $other = resp_connect($conf->{port});
@@ -132,6 +142,23 @@ sub bystander_ok {
     wait_child($pid);
     is($wrong, 0, '10000 mixed commands (forwarded, local, split, errors) in order');
     close $s;
+}
+
+# --- a client that leaves with requests in flight -------------------------------
+
+{
+    for my $round (1 .. 3) {
+        my $s = resp_connect($conf->{port});
+        my $bytes = join '', map {
+            enc('GET', "k$_") . enc('MGET', "k$_", 'foo', 'a', 'b') . enc('DEL', "gone:$_", "gone:x$_")
+              . enc('INFO', 'keyspace') . enc('PING')
+        } 1 .. 1000;
+        syswrite($s, $bytes);
+        close $s;    # gone before most replies are back
+    }
+    bystander_ok('clients closed with 15000 requests in flight');
+    is_deeply([ worker_pids($cordis) ], [$worker], 'the worker is the same one');
+    is(resp_cmd($other, 'GET', 'k1'), 'v1', 'backends still in step');
 }
 
 # --- big and binary values ------------------------------------------------------

@@ -93,7 +93,7 @@ sub start_redis {
         my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 1) or return 0;
         print $s "PING\r\n";
         my $line = <$s> // '';
-        return $line =~ /^(\+PONG|-LOADING)/;
+        return $line =~ /^(\+PONG|-LOADING|-NOAUTH)/;
     }, 10);
     die "redis-server on $port did not start" unless $ok;
     return { port => $port, pid => $pid, dir => $dir };
@@ -491,5 +491,400 @@ sub admin_http {
 
 sub admin_get { my ($where, $path, %opt) = @_; return admin_http('GET', $where, $path, %opt) }
 sub admin_put { my ($where, $path, %opt) = @_; return admin_http('PUT', $where, $path, %opt) }
+
+1;
+
+# --- Added for t/50-lifecycle.t and tools/reload-soak: load under lifecycle --
+#
+# load_start forks persistent clients (SET k v / GET k on one connection,
+# values checked) and churners (connect, PING, close, over and over); each
+# child writes its counts to a file when it stops. load_stop stops them by
+# pid and sums the counts. A child never runs the parent's END blocks.
+#
+# Persistent client counts:
+#   requests  commands sent             ok       answered as expected
+#   wrong     GET answered with another value (or SET not +OK)
+#   errors    answered with an error reply (counted in failed too)
+#   failed    no correct answer: error reply, no reply (lost), half a reply,
+#             no reply within reply_timeout, or a write that failed
+#   lost      sent, then the connection ended before any byte of the reply
+#   closed    connections that ended (any cause); closed_boundary: the end
+#             was seen between replies, before the next request was sent
+#   reconnects, refused (connects refused), connect_errors (other causes)
+# Churner counts: connects, ok, refused, connect_errors, reset (connection
+# ended or was reset before +PONG), failed (anything but +PONG, timeouts).
+
+push @EXPORT, qw(load_start load_stop load_client_ports conn_owner_pid
+                 load_keys_avoiding);
+
+my @load_counts = qw(requests ok wrong errors failed lost timeouts closed
+                     closed_boundary reconnects refused connect_errors connects
+                     reset);
+
+# $n keys per client for $clients clients whose Codis slot is not in any of
+# the [lo, hi] ranges of @$avoid (a slot move never touches them).
+sub load_keys_avoiding {
+    my ($clients, $n, @avoid) = @_;
+    my @keys;
+    my $k = 0;
+    for my $c (0 .. $clients - 1) {
+        my @mine;
+        while (@mine < $n) {
+            my $key = "lifecycle:$c:" . $k++;
+            my $slot = codis_slot($key);
+            next if grep { $slot >= $_->[0] && $slot <= $_->[1] } @avoid;
+            push @mine, $key;
+        }
+        push @keys, \@mine;
+    }
+    return \@keys;
+}
+
+# Takes one complete reply off the front of $$buf. Returns (1, value) or
+# () when the buffer does not hold a whole reply yet. Values as resp_read.
+sub _load_take {
+    my ($buf) = @_;
+    my $pos = 0;
+    my @r = _load_parse($buf, \$pos);
+    return unless @r;
+    substr($$buf, 0, $pos, '');
+    return (1, $r[0]);
+}
+
+sub _load_parse {
+    my ($buf, $pos) = @_;
+    my $eol = index($$buf, "\r\n", $$pos);
+    return if $eol < 0;
+    my $type = substr($$buf, $$pos, 1);
+    my $rest = substr($$buf, $$pos + 1, $eol - $$pos - 1);
+    my $next = $eol + 2;
+    if ($type eq '+' || $type eq '-' || $type eq ':') {
+        $$pos = $next;
+        return $type eq '+' ? $rest : $type eq '-' ? { err => $rest } : 0 + $rest;
+    }
+    if ($type eq '$') {
+        if ($rest < 0) { $$pos = $next; return undef }
+        return if length($$buf) < $next + $rest + 2;
+        $$pos = $next + $rest + 2;
+        return substr($$buf, $next, $rest);
+    }
+    if ($type eq '*') {
+        $$pos = $next;
+        return undef if $rest < 0;
+        my @items;
+        for (1 .. $rest) {
+            my @r = _load_parse($buf, $pos);
+            return unless @r;
+            push @items, $r[0];
+        }
+        return \@items;
+    }
+    return { err => "bad reply line: " . substr($$buf, $$pos, 40) };
+}
+
+# Reads until one whole reply is in $$buf (or timeout). Returns
+# ('ok', value), ('eof'|'reset'|'partial'|'timeout', detail).
+sub _load_read_reply {
+    my ($s, $buf, $timeout) = @_;
+    my $end = time + $timeout;
+    while (1) {
+        my @r = _load_take($buf);
+        return ('ok', $r[1]) if @r;
+        my $left = $end - time;
+        return ('timeout', length($$buf) ? 'partial reply' : 'no reply') if $left <= 0;
+        my $rin = '';
+        vec($rin, fileno($s), 1) = 1;
+        my $n = select(my $rout = $rin, undef, undef, $left > 0.5 ? 0.5 : $left);
+        next if $n <= 0;
+        my $got = sysread($s, $$buf, 65536, length $$buf);
+        if (!defined $got) {
+            next if $!{EINTR} || $!{EAGAIN};
+            return (length($$buf) ? 'partial' : 'reset', "$!");
+        }
+        return (length($$buf) ? 'partial' : 'eof', 'connection closed') if $got == 0;
+    }
+}
+
+# True when the peer has closed (EOF or reset waiting on the socket);
+# 'data' when unexpected bytes are there; false when nothing is.
+sub _load_peer_closed {
+    my ($s) = @_;
+    my $rin = '';
+    vec($rin, fileno($s), 1) = 1;
+    return 0 unless select(my $rout = $rin, undef, undef, 0) > 0;
+    my $got = sysread($s, my $tmp, 4096);
+    return 1 if !$got;    # 0 = EOF, undef = reset
+    return 'data';
+}
+
+sub _load_connect {
+    my ($port, $c, $notes) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Proto => 'tcp',
+                                  Timeout => 5);
+    if (!$s) {
+        my $why = "$!";
+        if ($why =~ /refused/i) { $c->{refused}++ } else { $c->{connect_errors}++ }
+        push @$notes, sprintf('%.3f connect: %s', time, $why) if @$notes < 10;
+        return;
+    }
+    require Socket;
+    setsockopt($s, Socket::IPPROTO_TCP(), Socket::TCP_NODELAY(), 1);
+    binmode $s;
+    $c->{connects}++;
+    return $s;
+}
+
+sub _load_report {
+    my ($file, $c, $notes) = @_;
+    open my $fh, '>', "$file.tmp" or POSIX::_exit(1);
+    print $fh "$_ " . ($c->{$_} // 0) . "\n" for @load_counts;
+    print $fh "note $_\n" for @$notes;
+    close $fh;
+    rename "$file.tmp", $file;
+}
+
+sub _load_persistent {
+    my ($o, $id, $file) = @_;
+    my $stop = 0;
+    $SIG{TERM} = sub { $stop = 1 };
+    $SIG{PIPE} = 'IGNORE';
+    my %c = map { $_ => 0 } @load_counts;
+    my @notes;
+    my $note = sub { push @notes, sprintf('%.3f %s', time, $_[0]) if @notes < 10 };
+    my @keys = @{ $o->{keys}[$id] };
+    my $end = time + $o->{seconds};
+    my ($s, $buf, $seq) = (undef, '', 0);
+    my $connect = sub {
+        for (1 .. 100) {
+            $s = _load_connect($o->{port}, \%c, \@notes);
+            if ($s) {
+                $buf = '';
+                $c{reconnects}++ if $c{connects} > 1;
+                if (open my $fh, '>', "$file.port.tmp") {
+                    print $fh $s->sockport, "\n";
+                    close $fh;
+                    rename "$file.port.tmp", "$file.port";
+                }
+                return 1;
+            }
+            sleep 0.05;
+            return 0 if $stop || time > $end;
+        }
+        return 0;
+    };
+    # Sends one command, reads its reply; returns the reply or, on failure,
+    # undef after counting it (the connection is then dropped).
+    my $cmd = sub {
+        my (@args) = @_;
+        my $closed = $s ? _load_peer_closed($s) : 1;
+        if ($closed) {
+            if ($s) {
+                $c{closed}++;
+                if ($closed eq 'data') {
+                    $c{failed}++;
+                    $note->("unexpected bytes between replies");
+                } else {
+                    $c{closed_boundary}++;
+                }
+                close $s;
+                undef $s;
+            }
+            $connect->() or return (0, 'no connection');
+        }
+        $c{requests}++;
+        my $out = resp_encode(@args);
+        my $w = syswrite($s, $out);
+        if (!defined $w || $w != length $out) {
+            my $why = "$!";
+            $c{failed}++;
+            $c{lost}++;
+            $c{closed}++;
+            $note->("$args[0] $args[1]: write failed: $why");
+            close $s;
+            undef $s;
+            return (0, 'write failed');
+        }
+        my ($st, $v) = _load_read_reply($s, \$buf, $o->{reply_timeout});
+        return (1, $v) if $st eq 'ok';
+        $v .= ', client port ' . ($s->sockport // '?');
+        $c{failed}++;
+        if ($st eq 'timeout') {
+            $c{timeouts}++;
+        } else {
+            $c{closed}++;
+            $c{lost}++ if $st eq 'eof' || $st eq 'reset';
+        }
+        $note->("$args[0] $args[1]: $st ($v)");
+        close $s;
+        undef $s;
+        return (0, $st);
+    };
+    while (!$stop && time < $end && $c{requests} < $o->{max_requests}) {
+        my $key = $keys[$seq % @keys];
+        my $val = "v$id-" . $seq++ . '-' . int(rand(1e9));
+        my ($ok, $r) = $cmd->('SET', $key, $val);
+        next unless $ok;    # counted; the value is unknown now, so no GET
+        if (ref $r eq 'HASH') {
+            $c{errors}++; $c{failed}++;
+            $note->("SET $key: -$r->{err}");
+            next;
+        } elsif (($r // '') ne 'OK') {
+            $c{wrong}++;
+            $note->("SET $key: " . ($r // '(nil)'));
+            next;
+        }
+        $c{ok}++;
+        ($ok, $r) = $cmd->('GET', $key);
+        next unless $ok;
+        if (ref $r eq 'HASH') {
+            $c{errors}++; $c{failed}++;
+            $note->("GET $key: -$r->{err}");
+        } elsif (($r // '') ne $val) {
+            $c{wrong}++;
+            $note->("GET $key: got " . ($r // '(nil)') . ", want $val");
+        } else {
+            $c{ok}++;
+        }
+    }
+    _load_report($file, \%c, \@notes);
+    POSIX::_exit(0);
+}
+
+sub _load_churner {
+    my ($o, $id, $file) = @_;
+    my $stop = 0;
+    $SIG{TERM} = sub { $stop = 1 };
+    $SIG{PIPE} = 'IGNORE';
+    my %c = map { $_ => 0 } @load_counts;
+    my @notes;
+    my $end = time + $o->{seconds};
+    while (!$stop && time < $end && $c{connects} < $o->{max_requests}) {
+        my $s = _load_connect($o->{port}, \%c, \@notes);
+        if (!$s) {
+            sleep 0.01;
+            next;
+        }
+        $c{requests}++;
+        my $buf = '';
+        my $w = syswrite($s, "*1\r\n\$4\r\nPING\r\n");
+        my ($st, $v) = defined $w ? _load_read_reply($s, \$buf, $o->{reply_timeout})
+                                  : ('reset', "write: $!");
+        if ($st eq 'ok' && !ref $v && ($v // '') eq 'PONG') {
+            $c{ok}++;
+        } else {
+            my $what = $st eq 'ok' ? (ref $v ? "-$v->{err}" : $v // '(nil)') : "$st ($v)";
+            if ($st eq 'eof' || $st eq 'reset') { $c{reset}++ } else { $c{failed}++ }
+            push @notes, sprintf('%.3f PING: %s', time, $what) if @notes < 10;
+        }
+        close $s;
+    }
+    _load_report($file, \%c, \@notes);
+    POSIX::_exit(0);
+}
+
+# %opt: port (required), clients (8), churners (1), keys (from
+# load_keys_avoiding; default: 10 keys each, any slot), seconds (safety
+# bound, 120), max_requests (per child, 10_000_000), reply_timeout (10).
+sub load_start {
+    my (%opt) = @_;
+    my $o = { clients => 8, churners => 1, seconds => 120, max_requests => 10_000_000,
+              reply_timeout => 10, %opt };
+    $o->{keys} //= load_keys_avoiding($o->{clients}, 10);
+    my $dir = tmpdir() . '/load-' . int(rand(1e9));
+    mkdir $dir or die "$dir: $!";
+    my $h = { dir => $dir, kids => [], started => time };
+    my @kinds = ((map { ['client', $_] } 0 .. $o->{clients} - 1),
+                 (map { ['churner', $_] } 0 .. $o->{churners} - 1));
+    for my $k (@kinds) {
+        my ($kind, $id) = @$k;
+        my $file = "$dir/$kind-$id";
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            eval {
+                $kind eq 'client' ? _load_persistent($o, $id, $file)
+                                  : _load_churner($o, $id, $file);
+            };
+            print STDERR "load $kind $id: $@" if $@;
+            POSIX::_exit(1);
+        }
+        push @{ $h->{kids} }, { kind => $kind, id => $id, pid => $pid, file => $file };
+    }
+    return $h;
+}
+
+# Stops every load process (TERM: each finishes the request it is on) and
+# returns { client => {sums}, churner => {sums}, per => [ {kind, id, counts,
+# notes} ], seconds }.
+sub load_stop {
+    my ($h) = @_;
+    kill 'TERM', map { $_->{pid} } @{ $h->{kids} };
+    my $end = time + 30;
+    my %res = (client => { map { $_ => 0 } @load_counts },
+               churner => { map { $_ => 0 } @load_counts }, per => []);
+    for my $k (@{ $h->{kids} }) {
+        my $got = 0;
+        while (time < $end) {
+            $got = waitpid($k->{pid}, WNOHANG);
+            last if $got == $k->{pid} || $got == -1;
+            sleep 0.02;
+        }
+        if ($got != $k->{pid} && $got != -1) {
+            kill 'KILL', $k->{pid};
+            waitpid($k->{pid}, 0);
+        }
+        my %counts;
+        my @notes;
+        for (split /\n/, read_file($k->{file})) {
+            if (/^note (.*)/) { push @notes, $1 }
+            elsif (/^(\w+) (\d+)$/) { $counts{$1} = $2 }
+        }
+        if (!%counts) {
+            push @notes, "load process $k->{pid} ($k->{kind} $k->{id}) did not report";
+            $counts{failed} = 1;
+        }
+        $res{$k->{kind}}{$_} += $counts{$_} // 0 for @load_counts;
+        push @{ $res{per} }, { kind => $k->{kind}, id => $k->{id}, counts => \%counts,
+                               notes => \@notes };
+    }
+    $res{seconds} = time - $h->{started};
+    return \%res;
+}
+
+# Local ports the persistent clients are connected from now: id => port.
+sub load_client_ports {
+    my ($h) = @_;
+    my %ports;
+    for my $k (grep { $_->{kind} eq 'client' } @{ $h->{kids} }) {
+        my ($p) = read_file("$k->{file}.port") =~ /(\d+)/;
+        $ports{$k->{id}} = $p if $p;
+    }
+    return \%ports;
+}
+
+# Which of @pids holds the server side of the TCP connection from
+# 127.0.0.1:$client_port to 127.0.0.1:$server_port (from /proc/net/tcp and
+# /proc/PID/fd); undef when none does.
+sub conn_owner_pid {
+    my ($server_port, $client_port, @pids) = @_;
+    my $inode;
+    for my $line (split /\n/, read_file('/proc/net/tcp')) {
+        my @f = split ' ', $line;
+        next unless @f > 9 && $f[1] =~ /:([0-9A-F]{4})$/;
+        my $lport = hex $1;
+        my ($rport) = $f[2] =~ /:([0-9A-F]{4})$/ or next;
+        next unless $lport == $server_port && hex($rport) == $client_port;
+        $inode = $f[9];
+        last;
+    }
+    return unless $inode;
+    for my $pid (@pids) {
+        opendir my $d, "/proc/$pid/fd" or next;
+        for my $fd (readdir $d) {
+            my $t = readlink("/proc/$pid/fd/$fd") // next;
+            return $pid if $t eq "socket:[$inode]";
+        }
+    }
+    return;
+}
 
 1;

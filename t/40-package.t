@@ -1,0 +1,449 @@
+#!/usr/bin/perl
+# Packaging and installation, end to end:
+#
+#   - the manual pages render without a groff warning and document every
+#     option of the schema table in src/conf.c (type, default, range,
+#     reload), every command-line flag and every "cordis -s" word;
+#   - "systemd-analyze verify" accepts conf/cordis.service (a copy whose
+#     ExecStart points at the built binary, since verify wants it to exist);
+#   - tools/package-deb builds the .deb and lintian reports no error; the
+#     .deb holds the daemon, the config (a conffile), the unit, the
+#     logrotate and tmpfiles.d files and the man pages, and depends on the
+#     right libraries; the extracted binary checks the shipped config;
+#   - the .deb is installed, used, reinstalled, removed and purged with the
+#     real dpkg and its real maintainer scripts in a scratch root, which is
+#     an overlay of this machine's own root file system in a private mount
+#     namespace (unshare -m, mount -t overlay, chroot): the postinst's
+#     adduser runs against a copy-on-write /etc/passwd, and nothing reaches
+#     the real system. No debootstrap (it would download a whole system)
+#     and no fake passwd files: the scratch root is a full Debian system
+#     whose writes all land in a temporary directory. Needs root (or
+#     CAP_SYS_ADMIN + CAP_SYS_CHROOT), which CI and tools/check have. There
+#     cordis runs as user cordis with the shipped paths (/run/cordis,
+#     /var/log/cordis), logrotate rotates its log and makes it reopen it;
+#   - "make install DESTDIR=..." and "make uninstall" in the build
+#     directory install and remove every file, rewrite the unit's paths for
+#     the configured prefix, and never overwrite an edited cordis.conf.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Find;
+use File::Path qw(make_path);
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(sleep time);
+use Test::More;
+use CordisTest;
+
+my $src = abs_path($ENV{CORDIS_SRCDIR} || "$FindBin::Bin/..");
+my $bin = abs_path(cordis_bin());
+my $dir = abs_path(tmpdir());
+
+# Runs a command (a list, or one string for sh -c) with stdin from
+# /dev/null; returns { rc, out } with stdout and stderr together.
+my $nrun = 0;
+sub run {
+    my ($timeout, @cmd) = @_;
+    my $file = "$dir/cmd-" . ++$nrun . '.out';
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $file;
+        open STDERR, '>&', \*STDOUT;
+        # A make or dpkg-buildpackage started from here is not part of the
+        # make that runs the tests.
+        delete @ENV{qw(MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES)};
+        exec @cmd == 1 ? ('/bin/sh', '-c', $cmd[0]) : @cmd or POSIX::_exit(127);
+    }
+    my $end = time + $timeout;
+    my $got = 0;
+    while (time < $end) {
+        $got = waitpid($pid, WNOHANG);
+        last if $got == $pid;
+        sleep 0.05;
+    }
+    if ($got != $pid) {
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+        return { rc => 124, out => read_file($file) . "\n(timed out after ${timeout}s)" };
+    }
+    my $rc = ($? & 127) ? 128 + ($? & 127) : $? >> 8;
+    return { rc => $rc, out => read_file($file) };
+}
+
+sub write_file {
+    my ($path, $text) = @_;
+    make_path(dirname($path));
+    open my $fh, '>', $path or die "$path: $!";
+    print $fh $text;
+    close $fh or die "$path: $!";
+}
+
+sub tail_of {
+    my ($text, $n) = @_;
+    my @lines = split /\n/, $text // '';
+    return join("\n", @lines > $n ? @lines[-$n .. -1] : @lines);
+}
+
+for my $f (qw(conf/cordis.service conf/cordis.logrotate conf/cordis.tmpfiles
+              conf/cordis.conf doc/cordis.8 doc/cordis.conf.5 tools/package-deb
+              tools/debian/control tools/debian/rules tools/debian/changelog)) {
+    ok(-f "$src/$f", "$f is in the tree") or BAIL_OUT("$src/$f is missing");
+}
+
+# ---- manual pages ----------------------------------------------------------
+
+for my $page (qw(doc/cordis.8 doc/cordis.conf.5)) {
+    # What lintian's groff check runs.
+    my $r = run(60, "LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z "
+                    . "'$src/$page' >/dev/null");
+    is($r->{rc}, 0, "$page: man renders it");
+    is($r->{out}, '', "$page: no groff warning") or diag($r->{out});
+}
+
+my $man5 = read_file("$src/doc/cordis.conf.5");
+my $man8 = read_file("$src/doc/cordis.8");
+
+# The schema table: { "path", CONF_T_TYPE, CONF_OFF(field), "default", min, max, FLAG }.
+my $conf_c = read_file("$src/src/conf.c");
+my ($table) = $conf_c =~ /conf_options\[\]\s*=\s*\{(.*?)\n\};/s;
+my @options;
+while (($table // '') =~ /\{\s*"([a-z_.]+)",\s*CONF_T_(\w+),\s*CONF_OFF\([^)]*\),\s*
+                          "([^"]*)",\s*([^,]+?),\s*([^,]+?),\s*(CONF_LIVE|CONF_RESTART)\s*\}/gsx) {
+    push @options, { path => $1, type => $2, def => $3, min => $4, max => $5, flag => $6 };
+}
+cmp_ok(scalar @options, '>=', 25, 'read the option table of src/conf.c');
+
+# Evaluates a range bound such as "16 * CONF_GB" or "CORDIS_MAX_WORKERS".
+my %const = (CONF_SEC => 1000, CONF_MIN => 60_000, CONF_HOUR => 3_600_000,
+             CONF_DAY => 86_400_000, CONF_KB => 1024, CONF_MB => 1024**2,
+             CONF_GB => 1024**3);
+for my $h (glob "$src/include/*.h") {
+    my $text = read_file($h);
+    $const{$1} = $2 while $text =~ /^#define\s+(CORDIS_\w+)\s+(\d+)\s*$/mg;
+}
+sub bound {
+    my ($expr) = @_;
+    (my $e = $expr) =~ s/\b([A-Z_]+)\b/exists $const{$1} ? $const{$1} : die "unknown constant $1\n"/ge;
+    $e =~ s/LL\b//g;
+    die "cannot evaluate $expr\n" unless $e =~ /^[\d\s*()+]+$/;
+    return eval $e;
+}
+# As conf_format in src/conf.c: 5000 ms -> "5s", 1048576 bytes -> "1mb".
+sub shown {
+    my ($type, $v) = @_;
+    my @units = $type eq 'DURATION' ? (['d', 86_400_000], ['h', 3_600_000], ['m', 60_000],
+                                       ['s', 1000], ['ms', 1])
+              : $type eq 'SIZE'     ? (['gb', 1024**3], ['mb', 1024**2], ['kb', 1024], ['b', 1])
+              : ();
+    return $v if $v == 0 || !@units;
+    for my $u (@units) {
+        return ($v / $u->[1]) . $u->[0] if $v % $u->[1] == 0;
+    }
+    return $v;
+}
+
+for my $o (@options) {
+    my $p = $o->{path};
+    # The entry: from ".TP\n.B path\n" to the next ".TP" or ".SH".
+    my ($entry) = $man5 =~ /^\.TP\n\.B \Q$p\E\n(.*?)(?=^\.(?:TP|SH)\b)/ms;
+    ok(defined $entry, "cordis.conf.5 documents $p") or next;
+    my $reload = $o->{flag} eq 'CONF_LIVE' ? 'reload: in place' : 'reload: new workers';
+    like($entry, qr/\Q$reload\E/, "cordis.conf.5: $p says \"$reload\"");
+    if ($o->{type} =~ /^(INT|BOOL)$/) {
+        like($entry, qr/^\.BR? \Q$o->{def}\E( ;)?$/m, "cordis.conf.5: $p defaults to $o->{def}");
+    } else {
+        like($entry, qr/\Q\(dq$o->{def}\(dq\E/, "cordis.conf.5: $p defaults to \"$o->{def}\"");
+    }
+    if ($o->{type} =~ /^(INT|DURATION|SIZE)$/) {
+        my $range = shown($o->{type}, bound($o->{min})) . '..' . shown($o->{type}, bound($o->{max}));
+        like($entry, qr/\b\Q$range\E\b/, "cordis.conf.5: $p range is $range");
+    }
+    # And in the table at a glance, under its section.
+    my ($leaf) = $p =~ /([^.]+)$/;
+    my $live = $o->{flag} eq 'CONF_LIVE' ? 'yes' : 'no';
+    like($man5, qr/^\\0\\0\Q$leaf\E;[^;\n]*;[^;\n]*;[^;\n]*;\Q$live\E$/m,
+         "cordis.conf.5: $p is in the table (in place: $live)");
+}
+like($man5, qr/^\.SH GROUPS$/m, 'cordis.conf.5 documents groups');
+like($man5, qr/^\.SH SLOTS$/m, 'cordis.conf.5 documents slots');
+like($man5, qr/^\.SH ERRORS$/m, 'cordis.conf.5 documents the error format');
+
+my ($getopt) = read_file("$src/src/main.c") =~ /getopt\(argc, argv, "([^"]+)"\)/;
+for my $flag (grep { /\w/ } split //, $getopt // '') {
+    like($man8, qr/^\.(?:B|BI|OP) \\-\Q$flag\E\b/m, "cordis.8 documents -$flag");
+}
+my @words = read_file("$src/src/signals.c") =~ /\{\s*SIG\w+,\s*"\w+",\s*"(\w+)"/g;
+cmp_ok(scalar @words, '>=', 4, 'read the cordis -s words from src/signals.c');
+like($man8, qr/^\.B \Q$_\E$/m, "cordis.8 documents cordis -s $_") for @words;
+like($man8, qr/^\.SH "EXIT STATUS"$/m, 'cordis.8 documents the exit status');
+
+# ---- the systemd unit ----------------------------------------------------
+
+my $unit = read_file("$src/conf/cordis.service");
+for my $line ('Type=notify', 'ExecStartPre=/usr/sbin/cordis -t -c /etc/cordis/cordis.conf',
+              'ExecStart=/usr/sbin/cordis -c /etc/cordis/cordis.conf',
+              'ExecReload=/bin/kill -HUP $MAINPID', 'KillSignal=SIGQUIT', 'User=cordis',
+              'Group=cordis', 'RuntimeDirectory=cordis', 'LogsDirectory=cordis',
+              'LimitNOFILE=65536', 'NoNewPrivileges=yes', 'ProtectSystem=strict',
+              'CapabilityBoundingSet=', 'Restart=on-failure') {
+    like($unit, qr/^\Q$line\E$/m, "cordis.service: $line");
+}
+my ($stop) = $unit =~ /^TimeoutStopSec=(\d+)s$/m;
+cmp_ok($stop // 0, '>', 35, 'cordis.service: TimeoutStopSec covers drain_timeout 30s + 5s');
+
+{
+    my $conf = write_conf(groups => [[1, '127.0.0.1:6379']], slots => [['0-1023', 1]]);
+    (my $copy = $unit) =~ s{/usr/sbin/cordis}{$bin}g;
+    $copy =~ s{/etc/cordis/cordis\.conf}{$conf->{path}}g;
+    write_file("$dir/unit/cordis.service", $copy);
+    my $r = run(120, 'systemd-analyze', 'verify', '--man=no', "$dir/unit/cordis.service");
+    is($r->{rc}, 0, 'systemd-analyze verify: exit 0') or diag($r->{out});
+    my @said = grep { /cordis/ } split /\n/, $r->{out};
+    is(scalar @said, 0, 'systemd-analyze verify: nothing to say about cordis.service')
+        or diag(join("\n", @said));
+}
+
+# ---- the .deb ---------------------------------------------------------------
+
+my $r = run(1500, "$src/tools/package-deb", "$dir/deb");
+is($r->{rc}, 0, 'tools/package-deb: exit 0') or diag(tail_of($r->{out}, 80));
+my @lintian = grep { /^lintian: [EWIPX]: / } split /\n/, $r->{out};
+note("lintian says:\n" . join("\n", @lintian)) if @lintian;
+my @errors = grep { /^lintian: E: / } @lintian;
+is(scalar @errors, 0, 'lintian: no error') or diag(join("\n", @errors));
+like($r->{out}, qr/^package-deb: lintian: 0 errors$/m, 'package-deb ran lintian');
+
+my @debs = glob "$dir/deb/cordis_*.deb";
+is(scalar @debs, 1, 'one .deb in OUTDIR') or BAIL_OUT("no .deb:\n" . tail_of($r->{out}, 40));
+my $deb = $debs[0];
+my ($version) = read_file("$src/tools/debian/changelog") =~ /^cordis \(([^)]+)\)/;
+my ($upstream) = $version =~ /^(.*)-[^-]+$/;
+like($deb, qr{/cordis_\Q$version\E_[a-z0-9]+\.deb$}, "named cordis_${version}_<arch>.deb");
+
+my $list = run(60, 'dpkg', '-c', $deb)->{out};
+my %in_deb = map { /\s\.(\/\S+)/ ? ($1 => 1) : () } split /\n/, $list;
+my ($unit_path) = grep { m{^(/usr)?/lib/systemd/system/cordis\.service$} } keys %in_deb;
+ok($unit_path, 'the .deb holds the systemd unit') or diag($list);
+for my $path ('/usr/sbin/cordis', '/etc/cordis/cordis.conf', '/etc/logrotate.d/cordis',
+              '/usr/lib/tmpfiles.d/cordis.conf', '/usr/share/man/man8/cordis.8.gz',
+              '/usr/share/man/man5/cordis.conf.5.gz', '/usr/share/doc/cordis/copyright') {
+    ok($in_deb{$path}, "the .deb holds $path");
+}
+
+my $depends = run(60, 'dpkg-deb', '-f', $deb, 'Depends')->{out};
+for my $pkg (qw(libev4 libconfig9 libmicrohttpd12 libjansson4 zlib1g libsystemd0 adduser)) {
+    like($depends, qr/(^|[ ,])\Q$pkg\E\b/, "the .deb depends on $pkg");
+}
+
+my $ctrl = "$dir/control";
+is(run(60, 'dpkg-deb', '-e', $deb, $ctrl)->{rc}, 0, 'dpkg-deb -e');
+my $conffiles = read_file("$ctrl/conffiles");
+like($conffiles, qr{^/etc/cordis/cordis\.conf$}m, 'cordis.conf is a conffile');
+like($conffiles, qr{^/etc/logrotate\.d/cordis$}m, 'the logrotate file is a conffile');
+my $postinst = read_file("$ctrl/postinst");
+like($postinst, qr/adduser --system/, 'postinst creates the system user');
+like($postinst, qr/deb-systemd-helper/, 'postinst enables the unit (dh_installsystemd)');
+like($postinst, qr/systemd-tmpfiles/, 'postinst applies the tmpfiles.d entry');
+
+my $root = "$dir/extracted";
+is(run(60, 'dpkg-deb', '-x', $deb, $root)->{rc}, 0, 'dpkg-deb -x');
+$r = run(30, "$root/usr/sbin/cordis", '-t', '-c', "$root/etc/cordis/cordis.conf");
+is($r->{rc}, 0, 'the packaged cordis accepts the packaged cordis.conf') or diag($r->{out});
+like($r->{out}, qr/test is successful/, 'the packaged cordis says the test is successful');
+like(run(30, "$root/usr/sbin/cordis", '-v')->{out}, qr/^cordis \Q$upstream\E$/m,
+     "the packaged cordis is version $upstream");
+like(run(30, 'readelf', '-d', "$root/usr/sbin/cordis")->{out}, qr/\[libsystemd\.so\.0\]/,
+     'the packaged cordis is linked with libsystemd (sd_notify)');
+
+# ---- install, use, remove and purge it in a scratch root ------------------
+
+{
+    my $port = free_port();
+    my $admin = free_port();
+    my $ovl = "$dir/overlay";
+    make_path($ovl);
+    write_file("$dir/scratch.sh", <<"EOF");
+set -u
+ovl='$ovl'
+# Private mounts only: nothing here is seen outside this namespace.
+mount --make-rprivate / || exit 90
+mount -t tmpfs tmpfs "\$ovl" || exit 91
+mkdir -p "\$ovl/upper/cordis-test" "\$ovl/work" "\$ovl/root"
+cp '$deb' "\$ovl/upper/cordis-test/cordis.deb"
+mount -t overlay overlay -o "lowerdir=/,upperdir=\$ovl/upper,workdir=\$ovl/work" "\$ovl/root" || exit 92
+mount --rbind /dev "\$ovl/root/dev"
+mount --rbind /sys "\$ovl/root/sys"
+mount -t proc proc "\$ovl/root/proc"
+mount -t tmpfs tmpfs "\$ovl/root/run"     # a fresh /run: no systemd running
+mount -t tmpfs tmpfs "\$ovl/root/tmp"
+exec chroot "\$ovl/root" /bin/sh -s <<'INNER'
+set -u
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive
+step() { name=\$1; shift; out=\$("\$@" 2>&1); rc=\$?; echo "step \$name \$rc"; printf '%s\\n' "\$out" | sed 's/^/  | /'; }
+fact() { echo "fact \$1=\$2"; }
+
+step install dpkg -i /cordis-test/cordis.deb
+fact status "\$(dpkg-query -W -f '\${Status}' cordis)"
+fact passwd "\$(getent passwd cordis)"
+fact group "\$(getent group cordis)"
+fact logdir "\$(stat -c '%U:%G:%a' /var/log/cordis)"
+fact rundir "\$(stat -c '%U:%G:%a' /run/cordis)"
+fact enabled "\$(readlink /etc/systemd/system/multi-user.target.wants/cordis.service)"
+step verify systemd-analyze verify --man=no /lib/systemd/system/cordis.service
+step test-as-cordis runuser -u cordis -- /usr/sbin/cordis -t -c /etc/cordis/cordis.conf
+
+# Run it as the service would: user cordis, the shipped pid and log paths.
+cat >/etc/cordis/scratch.conf <<CONF
+pid_file = "/run/cordis/cordis.pid";
+log = { file = "/var/log/cordis/cordis.log"; };
+proxy = { listen = "127.0.0.1:$port"; workers = 2; };
+admin = { listen = "127.0.0.1:$admin"; };
+CONF
+step start runuser -u cordis -- /usr/sbin/cordis -d -c /etc/cordis/scratch.conf
+pid=\$(cat /run/cordis/cordis.pid 2>/dev/null)
+fact pid "\$pid"
+fact ping "\$(redis-cli -p $port ping 2>&1)"
+fact master_user "\$(ps -o user= -p "\$pid")"
+step logrotate logrotate -f /etc/logrotate.d/cordis
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    grep -q 'log file reopened' /var/log/cordis/cordis.log 2>/dev/null && break
+    sleep 0.5
+done
+fact rotated "\$(ls /var/log/cordis)"
+fact newlog "\$(stat -c '%U:%G:%a' /var/log/cordis/cordis.log)"
+fact reopened "\$(grep -c 'log file reopened' /var/log/cordis/cordis.log)"
+step quit /usr/sbin/cordis -s quit -c /etc/cordis/scratch.conf
+for i in \$(seq 1 100); do kill -0 "\$pid" 2>/dev/null || break; sleep 0.1; done
+fact stopped "\$(kill -0 "\$pid" 2>/dev/null && echo no || echo yes)"
+
+# An edited conffile survives a reinstall and a remove; purge takes it all.
+echo '# edited by the admin' >>/etc/cordis/cordis.conf
+step reinstall dpkg -i /cordis-test/cordis.deb
+fact kept_reinstall "\$(grep -c 'edited by the admin' /etc/cordis/cordis.conf)"
+step remove dpkg -r cordis
+fact kept_remove "\$(grep -c 'edited by the admin' /etc/cordis/cordis.conf)"
+fact binary_after_remove "\$(test -e /usr/sbin/cordis && echo yes || echo no)"
+rm -f /etc/cordis/scratch.conf
+step purge dpkg --purge cordis
+fact etc_after_purge "\$(test -e /etc/cordis/cordis.conf && echo yes || echo no)"
+fact log_after_purge "\$(test -e /var/log/cordis && echo yes || echo no)"
+fact user_after_purge "\$(getent passwd cordis || echo none)"
+fact group_after_purge "\$(getent group cordis || echo none)"
+fact status_after_purge "\$(dpkg-query -W -f '\${Status}' cordis 2>&1)"
+INNER
+EOF
+    $r = run(600, 'unshare', '-m', '/bin/sh', "$dir/scratch.sh");
+    my (%step, %fact);
+    for (split /\n/, $r->{out}) {
+        $step{$1} = $2 if /^step (\S+) (\d+)$/;
+        $fact{$1} = $2 if /^fact (\w+)=(.*)$/;
+    }
+    # Whatever happened, no cordis of ours outlives the test.
+    kill 'KILL', $fact{pid} if $fact{pid} && $fact{pid} =~ /^\d+$/ && kill 0, $fact{pid};
+    is($r->{rc}, 0, 'scratch root: set up (unshare -m, overlay, chroot; needs root)')
+        or diag(tail_of($r->{out}, 60));
+    note($r->{out});
+
+    is($step{install}, 0, 'dpkg -i in the scratch root');
+    is($fact{status}, 'install ok installed', 'dpkg says installed');
+    like($fact{passwd} // '', qr{^cordis:x:(\d+):\d+:[^:]*:/nonexistent:/usr/sbin/nologin$},
+         'postinst created the system user cordis (home /nonexistent, nologin)');
+    my ($uid) = ($fact{passwd} // '') =~ /^cordis:x:(\d+):/;
+    ok(defined $uid && $uid < 1000, 'cordis is a system user (uid < 1000)');
+    like($fact{group} // '', qr/^cordis:x:\d+:/, 'postinst created the group cordis');
+    is($fact{logdir}, 'cordis:cordis:750', 'postinst created /var/log/cordis, owned by cordis');
+    is($fact{rundir}, 'cordis:cordis:755', 'tmpfiles.d created /run/cordis, owned by cordis');
+    like($fact{enabled} // '', qr{/cordis\.service$}, 'the unit is enabled (multi-user.target.wants)');
+    is($step{verify}, 0, 'systemd-analyze verify accepts the installed unit');
+    is($step{'test-as-cordis'}, 0, 'user cordis can read and check /etc/cordis/cordis.conf');
+    is($step{start}, 0, 'cordis -d starts as user cordis with the shipped paths');
+    is($fact{ping}, 'PONG', 'it answers PING');
+    is($fact{master_user}, 'cordis', 'the master runs as cordis');
+    is($step{logrotate}, 0, 'logrotate -f /etc/logrotate.d/cordis runs');
+    like($fact{rotated} // '', qr/\bcordis\.log\.1\b/, 'logrotate rotated cordis.log');
+    is($fact{newlog}, 'cordis:cordis:640', 'the new cordis.log is cordis:cordis 0640');
+    cmp_ok($fact{reopened} // 0, '>=', 1, 'postrotate made cordis reopen its log (cordis -s reopen)');
+    is($step{quit}, 0, 'cordis -s quit');
+    is($fact{stopped}, 'yes', 'the master exited');
+    is($step{reinstall}, 0, 'dpkg -i again');
+    is($fact{kept_reinstall}, 1, 'an edited cordis.conf survives a reinstall');
+    is($step{remove}, 0, 'dpkg -r');
+    is($fact{kept_remove}, 1, 'dpkg -r keeps cordis.conf');
+    is($fact{binary_after_remove}, 'no', 'dpkg -r removes the binary');
+    is($step{purge}, 0, 'dpkg --purge');
+    is($fact{etc_after_purge}, 'no', 'purge removes /etc/cordis/cordis.conf');
+    is($fact{log_after_purge}, 'no', 'purge removes /var/log/cordis');
+    is($fact{user_after_purge}, 'none', 'purge removes the user cordis');
+    is($fact{group_after_purge}, 'none', 'purge removes the group cordis');
+    like($fact{status_after_purge} // '', qr/not-installed|no packages found/,
+         'dpkg no longer knows cordis');
+}
+
+# ---- make install / make uninstall in the build directory -----------------
+
+my $builddir = dirname(dirname($bin));
+if (ok(-f "$builddir/Makefile", "the build directory of $bin has a Makefile")) {
+
+    write_file("$dir/print.mk", "print-dirs:\n"
+        . "\t\@echo 'sbindir=\$(sbindir)'\n\t\@echo 'sysconfdir=\$(sysconfdir)'\n"
+        . "\t\@echo 'mandir=\$(mandir)'\n\t\@echo 'unitdir=\$(systemdsystemunitdir)'\n"
+        . "\t\@echo 'prefix=\$(prefix)'\n");
+    my %d = map { /^(\w+)=(.*)$/ ? ($1 => $2) : () }
+            split /\n/, run(60, 'make', '-s', '-C', $builddir, '-f', 'Makefile',
+                            '-f', "$dir/print.mk", 'print-dirs')->{out};
+    ok($d{sbindir} && $d{sysconfdir} && $d{mandir}, 'read the install directories')
+        or diag(join ', ', map { "$_=$d{$_}" } sort keys %d);
+    my $dest = "$dir/destdir";
+    my $conf = "$dest$d{sysconfdir}/cordis/cordis.conf";
+    my $make = sub { run(600, 'make', '-C', $builddir, "DESTDIR=$dest", @_) };
+    my $files = sub {
+        my @f;
+        find({ no_chdir => 1, wanted => sub { push @f, substr($_, length $dest) if -f $_ || -l $_ } },
+             $dest) if -d $dest;
+        return sort @f;
+    };
+
+    $r = $make->('install');
+    is($r->{rc}, 0, 'make install DESTDIR=...') or diag(tail_of($r->{out}, 40));
+    my %installed = map { $_ => 1 } $files->();
+    for my $path ("$d{sbindir}/cordis", "$d{sysconfdir}/cordis/cordis.conf",
+                  "$d{mandir}/man8/cordis.8", "$d{mandir}/man5/cordis.conf.5",
+                  "$d{sysconfdir}/logrotate.d/cordis") {
+        ok($installed{$path}, "make install installs $path");
+    }
+    is(read_file($conf), read_file("$src/conf/cordis.conf"), 'the installed cordis.conf is conf/cordis.conf');
+    my $lr = read_file("$dest$d{sysconfdir}/logrotate.d/cordis");
+    like($lr, qr{\Q$d{sbindir}\E/cordis -s reopen -c \Q$d{sysconfdir}\E/cordis/cordis\.conf},
+         'the installed logrotate file runs this build\'s cordis');
+    if (($d{unitdir} // '') =~ m{^/}) {
+        my $u = read_file("$dest$d{unitdir}/cordis.service");
+        like($u, qr{^ExecStart=\Q$d{sbindir}\E/cordis -c \Q$d{sysconfdir}\E/cordis/cordis\.conf$}m,
+             "make install installs the unit in $d{unitdir} with this build's paths");
+        like($u, qr{^ExecStartPre=\Q$d{sbindir}\E/cordis -t -c \Q$d{sysconfdir}\E/cordis/cordis\.conf$}m,
+             'ExecStartPre too');
+    } else {
+        pass('configured without a systemd unit directory: no unit installed');
+    }
+
+    # An edited cordis.conf is never overwritten.
+    write_file($conf, read_file($conf) . "# edited by the admin\n");
+    $r = $make->('install');
+    is($r->{rc}, 0, 'make install over an edited cordis.conf') or diag(tail_of($r->{out}, 40));
+    like(read_file($conf), qr/# edited by the admin/, 'the edited cordis.conf is kept');
+    is(read_file("$conf.new"), read_file("$src/conf/cordis.conf"), 'the new one is cordis.conf.new');
+
+    $r = $make->('uninstall');
+    is($r->{rc}, 0, 'make uninstall') or diag(tail_of($r->{out}, 40));
+    is_deeply([$files->()], ["$d{sysconfdir}/cordis/cordis.conf"],
+              'make uninstall removes everything but the edited cordis.conf');
+
+    unlink $conf;
+    is($make->('install')->{rc}, 0, 'make install again');
+    is($make->('uninstall')->{rc}, 0, 'make uninstall again');
+    is_deeply([$files->()], [], 'make uninstall leaves no file behind');
+}
+
+done_testing();
