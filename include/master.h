@@ -67,6 +67,10 @@ struct master {
     int                   exit_status;
     struct admin         *admin;         /* admin HTTP server; NULL when not listening */
     pid_t                 upgrade_pid;   /* new master started by USR2; 0 = none */
+    int                   successor_fd;  /* channel to that new master; -1 = none */
+    ev_io                 predecessor_io; /* channel from the master we upgraded from */
+    const struct shm     *old_shm;       /* the segment of the master we upgraded from */
+    pid_t                 old_master;    /* its pid: our parent until it exits */
     unsigned              handoff_rr;    /* round robin over workers taking handed-over clients */
     int64_t               started;       /* unix time the master started */
     /* last reload, for the log and the admin API */
@@ -91,6 +95,12 @@ int  master_reload(struct master *m);
 int  master_live(const struct master *m);
 /* Tells every current worker to re-read shared memory. */
 void master_notify_workers(struct master *m);
+/* Sums the stats of this master and, during an upgrade, the old one's. */
+struct stats_total;
+void master_stats(struct master *m, struct stats_total *out);
+/* Once the old master of an upgrade exited, folds its final counts into
+ * ours (then a later upgrade carries them on). */
+void master_fold_old_stats(struct master *m);
 /* Starts a graceful stop (QUIT). */
 void master_quit(struct master *m);
 /* Publishes a route table changed through the admin API. */

@@ -24,7 +24,7 @@
 #include "stats.h"
 
 #define SHM_MAGIC    0x53445243u   /* "CRDS" */
-#define SHM_VERSION  1u
+#define SHM_VERSION  2u
 /* Largest config file text that can be handed to workers. */
 #define SHM_CONF_MAX (1024 * 1024)
 /* Stats rows: twice the workers, so a retiring generation keeps its rows
@@ -70,6 +70,7 @@ struct shm {
     struct shm_route    route[2];
     struct shm_conf     conf[2];
     struct stats_row    rows[SHM_ROWS];
+    struct stats_total  carried;   /* final counts of earlier masters (upgrades) */
 };
 
 /* Maps a new zeroed segment (a memfd: reachable only through fork/exec). */
@@ -77,9 +78,10 @@ struct shm *shm_create(void);
 void        shm_destroy(struct shm *shm);
 /* The segment's memfd (handed to a new binary on upgrade). */
 int         shm_fd(void);
-/* Copies the stats rows of an older segment (given by its memfd) into shm,
- * when its layout matches; CORDIS_ERROR otherwise. */
-int         shm_carry_stats(struct shm *shm, int old_fd);
+/* Maps an older master's segment (by its memfd) read-only, to read its
+ * stats; NULL when the layout is not this binary's. */
+const struct shm *shm_map_old(int fd);
+void        shm_unmap_old(const struct shm *old);
 /* Checks magic, version and size; CORDIS_OK when the layout is ours. */
 int         shm_check(const struct shm *shm);
 

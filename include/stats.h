@@ -61,6 +61,20 @@ struct stats_row {
     struct stats_backend backends[STATS_MAX_BACKENDS];
 } __attribute__((aligned(64)));
 
+/* The sum of every row (and, for a view, minus the reset baseline). */
+struct stats_total {
+    uint64_t sessions_total;
+    uint64_t sessions_alive;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint64_t auth_failures;
+    uint64_t rejected;
+    uint64_t calls;          /* all commands */
+    uint64_t fails;
+    uint64_t redis_errors;
+    struct stats_cmd cmd[COMMAND_COUNT];
+};
+
 /* Histogram bucket for a duration in microseconds. */
 static inline unsigned
 stats_hist_bucket(uint64_t usec)

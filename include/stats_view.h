@@ -11,21 +11,10 @@
 
 struct shm;
 
-/* The sum of every row (and, for a view, minus the reset baseline). */
-struct stats_total {
-    uint64_t sessions_total;
-    uint64_t sessions_alive;
-    uint64_t bytes_in;
-    uint64_t bytes_out;
-    uint64_t auth_failures;
-    uint64_t rejected;
-    uint64_t calls;          /* all commands */
-    uint64_t fails;
-    uint64_t redis_errors;
-    struct stats_cmd cmd[COMMAND_COUNT];
-};
-
+/* Sums every row of a segment, plus what it carries from earlier masters. */
 void     stats_sum(const struct shm *shm, struct stats_total *out);
+/* out += more, counter by counter. */
+void     stats_add(struct stats_total *out, const struct stats_total *more);
 /* out = now - base, counter by counter (alive is taken as is). */
 void     stats_sub(struct stats_total *now, const struct stats_total *base);
 /* The p-th quantile (0..1) of a histogram, in microseconds (0 if empty). */

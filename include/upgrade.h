@@ -8,7 +8,10 @@
  *
  * The descriptors travel in one environment variable:
  *
- *   CORDIS_INHERIT=listen=ADDR;fds=5,6;admin=7;shm=8
+ *   CORDIS_INHERIT=listen=ADDR;fds=5,6;admin=7;shm=8;peer=9
+ *
+ * peer is a control channel (ctl.h) between the two masters: when the old
+ * one retires, its workers hand their clients over it to the new one.
  */
 #ifndef CORDIS_UPGRADE_H
 #define CORDIS_UPGRADE_H
@@ -29,6 +32,7 @@ struct upgrade_inherit {
     int  listen_fds[CORDIS_MAX_WORKERS];
     int  admin_fd;
     int  shm_fd;
+    int  peer_fd;                        /* control channel to the old master */
 };
 
 /* Old master: start the new binary. CORDIS_OK when it was started. */

@@ -72,6 +72,7 @@ struct worker {
     int64_t                accept_paused_until; /* out of fds: resume then (usec); 0 = not paused */
     bool                   draining;        /* QUIT or RETIRE received */
     bool                   handoff;         /* RETIRE: idle clients go to the next generation */
+    bool                   ctl_shut;        /* about to exit: the control channel takes no more */
     int64_t                drain_deadline;  /* monotonic usec */
 };
 

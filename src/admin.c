@@ -123,7 +123,7 @@ admin_tick_cb(struct ev_loop *loop, ev_timer *timer, int revents)
     int64_t now = util_now_usec();
     double secs = (double)(now - a->last_tick) / 1e6, cpu;
 
-    stats_sum(a->m->shm, a->scratch);
+    master_stats(a->m, a->scratch);
     if (secs > 0 && a->last_tick != 0) {
         a->qps = a->scratch->calls >= a->last_calls
             ? (double)(a->scratch->calls - a->last_calls) / secs : 0;
@@ -357,7 +357,7 @@ admin_get_stats(struct admin *a, struct MHD_Connection *conn)
     json_t *cmds = json_array(), *stats;
     char now[32];
 
-    stats_sum(a->m->shm, t);
+    master_stats(a->m, t);
     stats_sub(t, a->base);
     /* Commands in table order, which is alphabetical. */
     for (int i = 0; i < COMMAND_COUNT; i++) {
@@ -449,13 +449,13 @@ static enum MHD_Result
 admin_get_metrics(struct admin *a, struct MHD_Connection *conn)
 {
     struct stats_total *t = a->scratch;
-    const struct master *m = a->m;
+    struct master *m = a->m;
     struct reply r;
     json_t *backends;
     size_t i;
     json_t *b;
 
-    stats_sum(m->shm, t);   /* Prometheus wants raw counters: no reset baseline. */
+    master_stats(a->m, t);   /* Prometheus wants raw counters: no reset baseline. */
     reply_init(&r);
 
     admin_metric_head(&r, "cordis_commands_total", "counter", "Commands answered, by command.");
@@ -775,7 +775,7 @@ admin_put(struct admin *a, struct MHD_Connection *conn, const char *url,
         return admin_put_fillslots(a, conn, req);
     }
     if (strcmp(url, "/api/proxy/stats/reset") == 0) {
-        stats_sum(m->shm, a->base);
+        master_stats(m, a->base);
         log_info("admin: stats reset");
         return admin_json(conn, MHD_HTTP_OK, json_pack("{s:b}", "ok", 1));
     }

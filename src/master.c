@@ -42,6 +42,7 @@
 #include "router.h"
 #include "shm.h"
 #include "signals.h"
+#include "stats_view.h"
 #include "upgrade.h"
 #include "util.h"
 #include "worker.h"
@@ -267,16 +268,35 @@ master_prepare_listeners(struct master *m, const struct conf *conf, int *fresh,
 }
 
 /*
- * A retiring worker hands over a client connection: pass it on to a worker
- * of the current generation (round robin). If none can take it, closing it
- * here is what the old worker would have done.
+ * A client connection handed over by a retiring worker (or, during a
+ * binary upgrade, by the old master): give it to a worker of the current
+ * generation, round robin; while this master stops after an upgrade, pass
+ * it on to the new master. If nobody can take it, closing it here is what
+ * the old worker would have done.
  */
+static void
+master_forward_handoff(struct master *m, const struct ctl_handoff *h, int fd)
+{
+    if (m->state == MASTER_RUNNING) {
+        for (int tries = 0; tries < m->nworkers; tries++) {
+            struct master_worker *to = &m->rows[m->current[m->handoff_rr++ % m->nworkers]];
+
+            if (to->pid != 0 && !to->retiring
+                && ctl_send_handoff(to->ctl_fd, h, fd) == CORDIS_OK) {
+                break;
+            }
+        }
+    } else if (m->successor_fd >= 0) {
+        ctl_send_handoff(m->successor_fd, h, fd);
+    }
+    close(fd);
+}
+
+/* Reads handed-over connections from a worker's or a master's channel. */
 static void
 master_ctl_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct master *m = ev_userdata(loop);
-    struct master_worker *from = (struct master_worker *)((char *)io
-                                  - offsetof(struct master_worker, ctl_io));
     struct ctl_handoff h;
     int n, fd;
 
@@ -284,24 +304,18 @@ master_ctl_cb(struct ev_loop *loop, ev_io *io, int revents)
         n = ctl_recv(io->fd, &h, sizeof(h), &fd);
         if (n <= 0) {
             if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-                ev_io_stop(loop, io);   /* the worker is gone; ev_child reaps it */
+                ev_io_stop(loop, io);   /* the peer is gone (a worker is reaped by ev_child) */
             }
             return;
         }
         if (fd < 0) {
             continue;
         }
-        if (h.type == CTL_HANDOFF && n == (int)sizeof(h) && m->state == MASTER_RUNNING) {
-            for (int tries = 0; tries < m->nworkers; tries++) {
-                struct master_worker *to = &m->rows[m->current[m->handoff_rr++ % m->nworkers]];
-
-                if (to != from && to->pid != 0 && !to->retiring
-                    && ctl_send_handoff(to->ctl_fd, &h, fd) == CORDIS_OK) {
-                    break;
-                }
-            }
+        if (h.type == CTL_HANDOFF && n == (int)sizeof(h)) {
+            master_forward_handoff(m, &h, fd);
+        } else {
+            close(fd);
         }
-        close(fd);
     }
 }
 
@@ -469,7 +483,14 @@ master_stop(struct master *m, enum master_state state)
     for (int row = 0; row < SHM_ROWS; row++) {
         ev_timer_stop(m->loop, &m->rows[row].respawn);
     }
-    if (state == MASTER_QUITTING) {
+    if (state == MASTER_QUITTING && m->successor_fd >= 0) {
+        /* Retiring after a binary upgrade: clients go to the new master. */
+        log_info("graceful stop: the new master (pid %d) takes over the clients",
+                 (int)m->upgrade_pid);
+        master_send_all(m, CTL_RETIRE, true);
+        ev_timer_set(&m->kill_timer, m->conf->proxy.drain_timeout / 1000.0
+                     + MASTER_KILL_AFTER_SEC, 0.0);
+    } else if (state == MASTER_QUITTING) {
         log_info("graceful stop: workers finish their requests, then exit");
         master_send_all(m, CTL_QUIT, true);
         ev_timer_set(&m->kill_timer, m->conf->proxy.drain_timeout / 1000.0
@@ -609,6 +630,45 @@ master_reload(struct master *m)
     log_info("reload done: %s", m->last_reload);
     conf_free(old);
     return CORDIS_OK;
+}
+
+void
+master_stats(struct master *m, struct stats_total *out)
+{
+    master_fold_old_stats(m);
+    stats_sum(m->shm, out);
+    if (m->old_shm != NULL) {
+        struct stats_total *old = malloc(sizeof(*old));
+
+        if (old != NULL) {
+            stats_sum(m->old_shm, old);
+            old->sessions_alive = 0;   /* its clients are its own */
+            stats_add(out, old);
+            free(old);
+        }
+    }
+}
+
+void
+master_fold_old_stats(struct master *m)
+{
+    struct stats_total *old;
+
+    if (m->old_shm == NULL || getppid() == m->old_master) {
+        return;
+    }
+    old = malloc(sizeof(*old));
+    if (old == NULL) {
+        return;
+    }
+    stats_sum(m->old_shm, old);
+    old->sessions_alive = 0;
+    stats_add(&m->shm->carried, old);
+    free(old);
+    shm_unmap_old(m->old_shm);
+    m->old_shm = NULL;
+    log_info("the old master (pid %d) has exited; its counts are carried over",
+             (int)m->old_master);
 }
 
 void
@@ -810,10 +870,17 @@ master_adopt(struct master *m, struct upgrade_inherit *in)
 {
     log_info("started by a binary upgrade: %d listening sockets inherited", in->nlisten);
     if (in->shm_fd >= 0) {
-        if (shm_carry_stats(m->shm, in->shm_fd) != CORDIS_OK) {
-            log_warn("the old shared memory has another layout; stats start from zero");
+        m->old_shm = shm_map_old(in->shm_fd);
+        m->old_master = getppid();
+        if (m->old_shm == NULL) {
+            log_warn("the old master's shared memory has another layout; stats start from zero");
         }
         close(in->shm_fd);
+    }
+    if (in->peer_fd >= 0) {
+        /* The old master hands us its clients when it retires. */
+        ev_io_init(&m->predecessor_io, master_ctl_cb, in->peer_fd, EV_READ);
+        ev_io_start(m->loop, &m->predecessor_io);
     }
     if (strcmp(in->addr, m->conf->proxy.listen) == 0 && in->nlisten > 0) {
         memcpy(m->listen_fds, in->listen_fds, sizeof(int) * (size_t)in->nlisten);
@@ -832,7 +899,7 @@ master_run(const struct master_options *opts, struct conf *conf,
 {
     static struct master master;
     struct master *m = &master;
-    struct upgrade_inherit inherit = { .admin_fd = -1, .shm_fd = -1 };
+    struct upgrade_inherit inherit = { .admin_fd = -1, .shm_fd = -1, .peer_fd = -1 };
     int ready_fd = -1;
     unsigned nsig = 0;
     bool inherited = false;
@@ -841,6 +908,8 @@ master_run(const struct master_options *opts, struct conf *conf,
     m->opts = opts;
     m->conf = conf;
     m->loop = EV_DEFAULT;
+    m->successor_fd = -1;
+    ev_init(&m->predecessor_io, master_ctl_cb);
     for (int row = 0; row < SHM_ROWS; row++) {
         m->rows[row].ctl_fd = -1;
         ev_init(&m->rows[row].respawn, master_respawn_cb);
@@ -904,6 +973,14 @@ master_run(const struct master_options *opts, struct conf *conf,
 
     log_info("master exiting");
     admin_stop(m->admin);
+    shm_unmap_old(m->old_shm);
+    if (ev_is_active(&m->predecessor_io)) {
+        ev_io_stop(m->loop, &m->predecessor_io);
+        close(m->predecessor_io.fd);
+    }
+    if (m->successor_fd >= 0) {
+        close(m->successor_fd);
+    }
     master_remove_pid_file(m);
     master_close_listeners(m);
     shm_destroy(m->shm);

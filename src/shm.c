@@ -67,33 +67,32 @@ shm_fd(void)
     return shm_memfd;
 }
 
-int
-shm_carry_stats(struct shm *shm, int old_fd)
+const struct shm *
+shm_map_old(int fd)
 {
     struct stat st;
     const struct shm *old;
 
-    if (fstat(old_fd, &st) < 0 || (size_t)st.st_size != sizeof(*old)) {
-        return CORDIS_ERROR;
+    if (fstat(fd, &st) < 0 || (size_t)st.st_size != sizeof(*old)) {
+        return NULL;
     }
-    old = mmap(NULL, sizeof(*old), PROT_READ, MAP_SHARED, old_fd, 0);
+    old = mmap(NULL, sizeof(*old), PROT_READ, MAP_SHARED, fd, 0);
     if (old == MAP_FAILED) {
-        return CORDIS_ERROR;
+        return NULL;
     }
     if (shm_check(old) != CORDIS_OK) {
         munmap((void *)old, sizeof(*old));
-        return CORDIS_ERROR;
+        return NULL;
     }
-    /* Rows keep their counts; new workers taking a row count on from there. */
-    for (int r = 0; r < SHM_ROWS; r++) {
-        if (old->rows[r].in_use) {
-            memcpy(&shm->rows[r], &old->rows[r], sizeof(shm->rows[r]));
-            shm->rows[r].pid = 0;
-            shm->rows[r].sessions_alive = 0;
-        }
+    return old;
+}
+
+void
+shm_unmap_old(const struct shm *old)
+{
+    if (old != NULL) {
+        munmap((void *)old, sizeof(*old));
     }
-    munmap((void *)old, sizeof(*old));
-    return CORDIS_OK;
 }
 
 int

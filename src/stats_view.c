@@ -9,6 +9,32 @@
 #include "stats_view.h"
 
 void
+stats_add(struct stats_total *out, const struct stats_total *more)
+{
+    out->sessions_total += more->sessions_total;
+    out->sessions_alive += more->sessions_alive;
+    out->bytes_in += more->bytes_in;
+    out->bytes_out += more->bytes_out;
+    out->auth_failures += more->auth_failures;
+    out->rejected += more->rejected;
+    out->calls += more->calls;
+    out->fails += more->fails;
+    out->redis_errors += more->redis_errors;
+    for (int i = 0; i < COMMAND_COUNT; i++) {
+        struct stats_cmd *o = &out->cmd[i];
+        const struct stats_cmd *m = &more->cmd[i];
+
+        o->calls += m->calls;
+        o->usecs += m->usecs;
+        o->fails += m->fails;
+        o->redis_errors += m->redis_errors;
+        for (int b = 0; b < STATS_HIST_BUCKETS; b++) {
+            o->hist[b] += m->hist[b];
+        }
+    }
+}
+
+void
 stats_sum(const struct shm *shm, struct stats_total *out)
 {
     memset(out, 0, sizeof(*out));
@@ -45,6 +71,8 @@ stats_sum(const struct shm *shm, struct stats_total *out)
         out->fails += out->cmd[i].fails;
         out->redis_errors += out->cmd[i].redis_errors;
     }
+    /* Counts of masters this one took over from (binary upgrades). */
+    stats_add(out, &shm->carried);
 }
 
 static uint64_t

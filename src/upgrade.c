@@ -14,6 +14,7 @@
 
 #include "admin.h"
 #include "conf.h"
+#include "ctl.h"
 #include "log.h"
 #include "master.h"
 #include "shm.h"
@@ -38,7 +39,7 @@ int
 upgrade_start(struct master *m)
 {
     char env[64 + CORDIS_ADDR_LEN + CORDIS_MAX_WORKERS * 12], oldbin[1100];
-    int admin_fd = -1, n;
+    int admin_fd = -1, n, pair[2];
     size_t used;
     pid_t pid;
 
@@ -52,6 +53,10 @@ upgrade_start(struct master *m)
         return CORDIS_ERROR;
     }
     admin_fds(m->admin, &admin_fd, 1);
+    if (ctl_pair(pair) < 0) {
+        log_error("binary upgrade: socketpair() failed (%d: %s)", errno, strerror(errno));
+        return CORDIS_ERROR;
+    }
     n = snprintf(env, sizeof(env), "listen=%s;fds=", m->listen_addr);
     used = (size_t)n;
     for (int i = 0; i < m->nlisten && used < sizeof(env); i++) {
@@ -59,13 +64,16 @@ upgrade_start(struct master *m)
                                  m->listen_fds[i]);
     }
     if (used < sizeof(env)) {
-        snprintf(env + used, sizeof(env) - used, ";admin=%d;shm=%d", admin_fd, shm_fd());
+        snprintf(env + used, sizeof(env) - used, ";admin=%d;shm=%d;peer=%d", admin_fd,
+                 shm_fd(), pair[1]);
     }
     if (m->conf->pid_file[0] != '\0') {
         upgrade_pid_names(m, oldbin, sizeof(oldbin));
         if (rename(m->conf->pid_file, oldbin) < 0) {
             log_error("binary upgrade: rename(\"%s\", \"%s\") failed (%d: %s)",
                       m->conf->pid_file, oldbin, errno, strerror(errno));
+            close(pair[0]);
+            close(pair[1]);
             return CORDIS_ERROR;
         }
     }
@@ -75,6 +83,8 @@ upgrade_start(struct master *m)
         if (m->conf->pid_file[0] != '\0') {
             rename(oldbin, m->conf->pid_file);
         }
+        close(pair[0]);
+        close(pair[1]);
         return CORDIS_ERROR;
     }
     if (pid == 0) {
@@ -85,12 +95,15 @@ upgrade_start(struct master *m)
             upgrade_keep_open(admin_fd);
         }
         upgrade_keep_open(shm_fd());
+        upgrade_keep_open(pair[1]);
         setenv(UPGRADE_ENV, env, 1);
         execv(m->opts->exe, m->opts->argv);
         log_error("binary upgrade: execv(\"%s\") failed (%d: %s)", m->opts->exe, errno,
                   strerror(errno));
         _exit(1);
     }
+    close(pair[1]);
+    m->successor_fd = pair[0];
     m->upgrade_pid = pid;
     log_info("binary upgrade: started %s as pid %d; QUIT this master (pid %d) once it serves",
              m->opts->exe, (int)pid, (int)getpid());
@@ -106,6 +119,10 @@ upgrade_child_exited(struct master *m, int status)
               "this master keeps serving", (int)m->upgrade_pid,
               WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     m->upgrade_pid = 0;
+    if (m->successor_fd >= 0) {
+        close(m->successor_fd);
+        m->successor_fd = -1;
+    }
     if (m->conf->pid_file[0] != '\0') {
         upgrade_pid_names(m, oldbin, sizeof(oldbin));
         if (rename(oldbin, m->conf->pid_file) < 0 && errno != ENOENT) {
@@ -143,6 +160,7 @@ upgrade_inherited(struct upgrade_inherit *in)
     memset(in, 0, sizeof(*in));
     in->admin_fd = -1;
     in->shm_fd = -1;
+    in->peer_fd = -1;
     if (env == NULL || strlen(env) >= sizeof(copy)) {
         return false;
     }
@@ -157,6 +175,8 @@ upgrade_inherited(struct upgrade_inherit *in)
             in->admin_fd = atoi(p + 6);
         } else if (strncmp(field, "shm=", 4) == 0) {
             in->shm_fd = atoi(field + 4);
+        } else if (strncmp(field, "peer=", 5) == 0) {
+            in->peer_fd = atoi(field + 5);
         }
     }
     if (in->nlisten < 0) {
@@ -171,6 +191,9 @@ upgrade_inherited(struct upgrade_inherit *in)
     }
     if (in->shm_fd >= 0) {
         fcntl(in->shm_fd, F_SETFD, FD_CLOEXEC);
+    }
+    if (in->peer_fd >= 0) {
+        fcntl(in->peer_fd, F_SETFD, FD_CLOEXEC);
     }
     return true;
 }

@@ -266,6 +266,25 @@ worker_ctl_cb(struct ev_loop *loop, ev_io *io, int revents)
     }
 }
 
+/*
+ * Before a draining worker exits: stop receiving on the control channel
+ * (the master's next handoff to us then fails and goes to another worker)
+ * and take what is already queued there, so no client handed to us is
+ * lost with the socket. True when there was nothing left to take.
+ */
+static bool
+worker_last_messages(struct worker *w)
+{
+    if (!w->ctl_shut) {
+        shutdown(w->ctl_io.fd, SHUT_RD);
+        w->ctl_shut = true;
+    }
+    if (ev_is_active(&w->ctl_io)) {
+        worker_ctl_cb(w->loop, &w->ctl_io, EV_READ);
+    }
+    return w->nsessions == 0;
+}
+
 /* The flush point, once per loop iteration: write what the callbacks
  * queued, then free what they closed. */
 static void
@@ -278,7 +297,7 @@ worker_prepare_cb(struct ev_loop *loop, ev_prepare *prepare, int revents)
         backend_flush(w);
     } while (w->flush_sessions != NULL || w->flush_conns != NULL);
     session_collect(w);
-    if (w->draining && w->nsessions == 0) {
+    if (w->draining && w->nsessions == 0 && worker_last_messages(w)) {
         ev_break(loop, EVBREAK_ALL);
     }
 }

@@ -302,7 +302,10 @@ log = { file = "/var/log/cordis/cordis.log"; };
 proxy = { listen = "127.0.0.1:$port"; workers = 2; };
 admin = { listen = "127.0.0.1:$admin"; };
 CONF
-step start runuser -u cordis -- /usr/sbin/cordis -d -c /etc/cordis/scratch.conf
+# Not through step: its \$( ) would wait for the workers, which keep the
+# stderr they inherited open.
+timeout 60 runuser -u cordis -- /usr/sbin/cordis -d -c /etc/cordis/scratch.conf >/tmp/start.out 2>&1
+echo "step start \$?"; sed 's/^/  | /' /tmp/start.out
 pid=\$(cat /run/cordis/cordis.pid 2>/dev/null)
 fact pid "\$pid"
 fact ping "\$(redis-cli -p $port ping 2>&1)"
@@ -312,7 +315,7 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
     grep -q 'log file reopened' /var/log/cordis/cordis.log 2>/dev/null && break
     sleep 0.5
 done
-fact rotated "\$(ls /var/log/cordis)"
+fact rotated "\$(ls /var/log/cordis | tr "\\n" " ")"
 fact newlog "\$(stat -c '%U:%G:%a' /var/log/cordis/cordis.log)"
 fact reopened "\$(grep -c 'log file reopened' /var/log/cordis/cordis.log)"
 step quit /usr/sbin/cordis -s quit -c /etc/cordis/scratch.conf
