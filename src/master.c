@@ -768,6 +768,11 @@ master_child_cb(struct ev_loop *loop, ev_child *child, int revents)
         log_error("worker %d (pid %d) was killed by signal %d (%s)", w->index,
                   (int)w->pid, WTERMSIG(status), strsignal(WTERMSIG(status)));
     }
+    /* Clients it handed over just before it exited are still queued on
+     * its channel: pass them on before the channel closes with them. */
+    if (ev_is_active(&w->ctl_io)) {
+        master_ctl_cb(loop, &w->ctl_io, EV_READ);
+    }
     ev_io_stop(m->loop, &w->ctl_io);
     close(w->ctl_fd);
     w->ctl_fd = -1;

@@ -37,6 +37,9 @@ use Time::HiRes qw(sleep time);
 use Test::More;
 use CordisTest;
 
+# A die says why in the TAP log, whatever happens to stderr.
+$SIG{__DIE__} = sub { print STDOUT "# died: $_[0]" unless $^S; };
+
 my $src = abs_path($ENV{CORDIS_SRCDIR} || "$FindBin::Bin/..");
 my $bin = abs_path(cordis_bin());
 my $dir = abs_path(tmpdir());
@@ -260,12 +263,15 @@ like(run(30, 'readelf', '-d', "$root/usr/sbin/cordis")->{out}, qr/\[libsystemd\.
 
 # ---- install, use, remove and purge it in a scratch root ------------------
 
-{
-    my $port = free_port();
-    my $admin = free_port();
-    my $ovl = "$dir/overlay";
+# Shell lines that build the scratch root in $ovl/root: a tmpfs holds the
+# overlay's upper and work directories, the lower one is this machine's /,
+# so the scratch root is a complete Debian system with its own copy-on-write
+# /etc, /var and dpkg database. The .deb is put in as /cordis-test/cordis.deb.
+# To be run in a private mount namespace (unshare -m).
+sub scratch_root_sh {
+    my ($ovl) = @_;
     make_path($ovl);
-    write_file("$dir/scratch.sh", <<"EOF");
+    return <<"EOF";
 set -u
 ovl='$ovl'
 # Private mounts only: nothing here is seen outside this namespace.
@@ -279,6 +285,14 @@ mount --rbind /sys "\$ovl/root/sys"
 mount -t proc proc "\$ovl/root/proc"
 mount -t tmpfs tmpfs "\$ovl/root/run"     # a fresh /run: no systemd running
 mount -t tmpfs tmpfs "\$ovl/root/tmp"
+EOF
+}
+
+{
+    my $port = free_port();
+    my $admin = free_port();
+    my $ovl = "$dir/overlay";
+    write_file("$dir/scratch.sh", scratch_root_sh($ovl) . <<"EOF");
 exec chroot "\$ovl/root" /bin/sh -s <<'INNER'
 set -u
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive
@@ -383,6 +397,120 @@ EOF
     is($fact{group_after_purge}, 'none', 'purge removes the group cordis');
     like($fact{status_after_purge} // '', qr/not-installed|no packages found/,
          'dpkg no longer knows cordis');
+}
+
+# ---- the unit under a real systemd ----------------------------------------
+# systemd runs as PID 1 of a private PID and mount namespace, chrooted into
+# a second scratch root where the .deb is installed, and starts only
+# cordis.service (through a target that wants it). systemctl, entered with
+# nsenter, then reloads, stops, starts and kills cordis as an operator
+# would. This runs the unit as shipped: Type=notify, ExecStartPre, user
+# cordis, RuntimeDirectory/LogsDirectory and the whole sandbox (seccomp
+# filter, read-only system, no capabilities). Everything in the namespace
+# dies with its PID 1, which is killed at the end whatever happened.
+{
+    my $port = free_port();
+    my $admin = free_port();
+    my $ovl = "$dir/systemd";
+    my $root = "$ovl/root";
+    write_file("$dir/boot.sh", scratch_root_sh($ovl) . <<"EOF");
+chroot "\$ovl/root" /bin/sh -s <<'INNER' || exit 93
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive
+dpkg -i /cordis-test/cordis.deb >/cordis-test/dpkg.out 2>&1 || exit 1
+sed -i -e 's/"0.0.0.0:19000"/"127.0.0.1:$port"/' -e 's/"127.0.0.1:11080"/"127.0.0.1:$admin"/' /etc/cordis/cordis.conf
+printf '[Unit]\\nDescription=cordis test\\nWants=cordis.service\\n' >/etc/systemd/system/cordis-test.target
+INNER
+exec chroot "\$ovl/root" env container=cordis-test /lib/systemd/systemd --system --unit=cordis-test.target
+EOF
+    my $unshare = fork // die "fork: $!";
+    if ($unshare == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', "$dir/boot.log";
+        open STDERR, '>&', \*STDOUT;
+        exec 'unshare', '--pid', '--fork', '--mount', '/bin/sh', "$dir/boot.sh" or POSIX::_exit(127);
+    }
+    # PID 1 of the namespace: the child unshare forked, once it is systemd.
+    my $init = wait_for(sub {
+        my ($child) = split ' ', read_file("/proc/$unshare/task/$unshare/children");
+        return $child && read_file("/proc/$child/comm") =~ /^systemd$/ ? $child : 0;
+    }, 120);
+    ok($init, 'systemd runs as PID 1 of a scratch root')
+        or diag(read_file("$dir/boot.log") . read_file("$ovl/upper/cordis-test/dpkg.out"));
+    my $sc = sub { run(120, 'nsenter', '-t', $init, '-m', '-p', 'chroot', $root, @_) };
+    my $show = sub {
+        my %p = map { /^(\w+)=(.*)$/ ? ($1 => $2) : () }
+                split /\n/, $sc->('systemctl', 'show', 'cordis.service', map { "-p$_" } @_)->{out};
+        return \%p;
+    };
+    my $state = sub { my $s = $sc->('systemctl', 'is-active', 'cordis.service')->{out}; chomp $s; $s };
+    my $logged = sub {
+        my ($re) = @_;
+        return wait_for(sub { $sc->('cat', '/var/log/cordis/cordis.log')->{out} =~ $re }, 10);
+    };
+
+    if ($init) {
+        # Type=notify: "active" only once cordis said READY=1 (else
+        # "activating" until TimeoutStartSec, then "failed").
+        my $s = wait_for(sub { my $v = $state->(); $v =~ /^(active|failed|inactive)$/ ? $v : 0 }, 120);
+        is($s, 'active', 'systemd: cordis.service is active (READY=1 came)')
+            or diag($sc->('systemctl', 'status', '--no-pager', '-l', 'cordis.service')->{out}
+                    . $sc->('journalctl', '--no-pager', '-u', 'cordis.service')->{out});
+        my $p = $show->(qw(StatusText MainPID Type));
+        like($p->{StatusText} // '', qr/workers on 127\.0\.0\.1:\Q$port\E/,
+             'systemd: Status: says how many workers listen where (STATUS=)');
+        is(eval { redis_cmd($port, 'PING') }, 'PONG', 'systemd: cordis answers PING');
+        like($sc->('ps', '-o', 'user=', '-p', $p->{MainPID} // 0)->{out}, qr/^cordis$/m,
+             'systemd: the master runs as user cordis');
+        like($sc->('stat', '-c', '%U:%G', '/run/cordis/cordis.pid')->{out}, qr/^cordis:cordis$/m,
+             'systemd: the pid file is in RuntimeDirectory /run/cordis');
+
+        my $r = $sc->('systemctl', 'reload', 'cordis.service');
+        is($r->{rc}, 0, 'systemd: systemctl reload') or diag($r->{out});
+        like(wait_for(sub { my $t = $show->('StatusText')->{StatusText}; $t =~ /^ok/ ? $t : 0 }, 10) // '',
+             qr/^ok: applied in place/, 'systemd: Status: says the reload was applied');
+        is($state->(), 'active', 'systemd: still active after the reload');
+
+        $sc->('sh', '-c', 'echo "bogus_option = 1;" >>/etc/cordis/cordis.conf');
+        $sc->('systemctl', 'reload', 'cordis.service');
+        like(wait_for(sub { my $t = $show->('StatusText')->{StatusText}; $t =~ /^failed/ ? $t : 0 }, 10) // '',
+             qr/^failed: .*bogus_option: unknown setting/, 'systemd: Status: names the error of a bad reload');
+        is($state->(), 'active', 'systemd: still active after a bad reload');
+        $sc->('sed', '-i', '/bogus_option/d', '/etc/cordis/cordis.conf');
+
+        # /run/systemd/system exists here: postrotate signals through systemctl.
+        $r = $sc->('logrotate', '-f', '/etc/logrotate.d/cordis');
+        is($r->{rc}, 0, 'systemd: logrotate -f') or diag($r->{out});
+        ok($logged->(qr/log file reopened/), 'systemd: logrotate made cordis reopen its log (systemctl kill)');
+        like($sc->('ls', '/var/log/cordis')->{out}, qr/^cordis\.log\.1$/m, 'systemd: the log was rotated');
+
+        my $t0 = time;
+        $r = $sc->('systemctl', 'stop', 'cordis.service');
+        my $took = time - $t0;
+        is($r->{rc}, 0, 'systemd: systemctl stop') or diag($r->{out});
+        $p = $show->(qw(ActiveState Result ExecMainStatus));
+        is($p->{ActiveState}, 'inactive', 'systemd: stopped');
+        is($p->{Result}, 'success', 'systemd: the stop was clean (exit 0 after SIGQUIT)');
+        cmp_ok($took, '<', 10, 'systemd: an idle cordis stops at once');
+        ok($logged->(qr/graceful stop/), 'systemd: stop is graceful (SIGQUIT)');
+
+        $sc->('systemctl', 'start', 'cordis.service');
+        is($state->(), 'active', 'systemd: systemctl start');
+        $sc->('systemctl', 'kill', '--kill-whom=main', '--signal=KILL', 'cordis.service');
+        ok(wait_for(sub { my $q = $show->(qw(NRestarts ActiveState));
+                          ($q->{NRestarts} // 0) >= 1 && $q->{ActiveState} eq 'active' }, 30),
+           'systemd: a killed master is restarted (Restart=on-failure)');
+
+        my ($exposure) = $sc->('systemd-analyze', 'security', '--no-pager', 'cordis.service')->{out}
+                         =~ /Overall exposure level for cordis\.service: ([\d.]+)/;
+        ok(defined $exposure && $exposure <= 2.0,
+           'systemd-analyze security: exposure at most 2.0 (' . ($exposure // '?') . ')');
+
+        $sc->('systemctl', 'stop', 'cordis.service');
+    }
+    # Take the namespace down: PID 1 gone means every process in it gone.
+    kill 'KILL', $init if $init;
+    my $gone = wait_for(sub { waitpid($unshare, WNOHANG) == $unshare }, 30);
+    ok($gone, 'the systemd scratch root is gone');
 }
 
 # ---- make install / make uninstall in the build directory -----------------
