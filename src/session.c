@@ -277,6 +277,28 @@ session_unknown_command(struct req *req, int argc, const struct cstr *argv)
                   (int)CORDIS_MIN(argv[0].len, (size_t)128), argv[0].ptr, args);
 }
 
+/* The backend a request's keys lead to, built key by key. */
+struct session_pick {
+    struct backend_server *server;     /* backend of the first key */
+    unsigned               first_slot; /* slot of the first key */
+    unsigned               slot;       /* slot of the last key looked at */
+    bool                   any;        /* a key was seen */
+};
+
+/* Adds a key; false when it belongs to another backend than the first. */
+static bool
+session_pick_key(struct worker *w, struct session_pick *pick, const struct cstr *key)
+{
+    pick->slot = router_slot(key->ptr, key->len);
+    if (!pick->any) {
+        pick->any = true;
+        pick->first_slot = pick->slot;
+        pick->server = w->slot_server[pick->slot];
+        return true;
+    }
+    return w->slot_server[pick->slot] == pick->server;
+}
+
 /*
  * Picks the backend for a forwarded request: every key must hash to slots
  * served by one backend. Commands without keys go where slot 0 goes, as in
@@ -287,61 +309,40 @@ session_route(struct worker *w, struct req *req, int argc, const struct cstr *ar
               unsigned *seed)
 {
     struct command_keys keys;
-    struct backend_server *server = NULL;
-    unsigned slot = 0, first_slot = 0;
-    bool any = false;
+    struct session_pick pick = { NULL, 0, 0, false };
+    bool same = true;
 
     if (command_get_keys(req->cmd, argc, argv, &keys) != CORDIS_OK) {
-        keys.first = 0;
-        keys.extra = 0;
         /* Malformed key arguments: the backend of the first argument
          * answers Redis's own error. */
-        if (argc > 1) {
-            keys.first = keys.last = 1;
-            keys.step = 1;
-        }
+        keys.first = keys.last = argc > 1 ? 1 : 0;
+        keys.step = 1;
+        keys.extra = 0;
     }
-    for (int i = keys.first; keys.first > 0 && i <= keys.last && i < argc; i += keys.step) {
-        slot = router_slot(argv[i].ptr, argv[i].len);
-        if (!any) {
-            first_slot = slot;
-            server = w->slot_server[slot];
-            any = true;
-        } else if (w->slot_server[slot] != server) {
-            goto crossslot;
-        }
-        if (keys.step <= 0) {
-            break;
-        }
+    for (int i = keys.first; same && keys.first > 0 && i <= keys.last && i < argc;
+         i += CORDIS_MAX(keys.step, 1)) {
+        same = session_pick_key(w, &pick, &argv[i]);
     }
-    if (keys.extra > 0 && keys.extra < argc) {
-        slot = router_slot(argv[keys.extra].ptr, argv[keys.extra].len);
-        if (!any) {
-            first_slot = slot;
-            server = w->slot_server[slot];
-            any = true;
-        } else if (w->slot_server[slot] != server) {
-            goto crossslot;
-        }
+    if (same && keys.extra > 0 && keys.extra < argc) {
+        same = session_pick_key(w, &pick, &argv[keys.extra]);
     }
-    if (!any) {
-        first_slot = 0;
-        server = w->slot_server[0];
+    if (!pick.any) {
+        pick.server = w->slot_server[0];
     }
-    if (server == NULL) {
-        req_set_error(req, "ERR slot %u is not served", first_slot);
+    if (pick.server == NULL) {
+        req_set_error(req, "ERR slot %u is not served", pick.first_slot);
         return NULL;
     }
-    *seed = first_slot;
-    return server;
-
-crossslot:
-    if (server == NULL || w->slot_server[slot] == NULL) {
-        req_set_error(req, "ERR slot %u is not served", server == NULL ? first_slot : slot);
+    if (!same) {
+        if (w->slot_server[pick.slot] == NULL) {
+            req_set_error(req, "ERR slot %u is not served", pick.slot);
+        } else {
+            req_set_error(req, "CROSSSLOT Keys in request don't hash to the same slot");
+        }
         return NULL;
     }
-    req_set_error(req, "CROSSSLOT Keys in request don't hash to the same slot");
-    return NULL;
+    *seed = pick.first_slot;
+    return pick.server;
 }
 
 /* True when XREAD/XREADGROUP carries BLOCK before STREAMS. */

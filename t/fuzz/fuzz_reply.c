@@ -52,16 +52,13 @@ reply_is_aggregate(char t)
 static int64_t
 reply_elements(char t, int64_t n)
 {
+    if (t == '|') {
+        return 2 * n + 1;   /* its pairs, then the value it annotates ("|0" too) */
+    }
     if (n <= 0) {
         return 0;
     }
-    if (t == '%') {
-        return 2 * n;
-    }
-    if (t == '|') {
-        return 2 * n + 1;   /* the attribute's pairs, then the value it annotates */
-    }
-    return n;
+    return t == '%' ? 2 * n : n;
 }
 
 /*
