@@ -19,7 +19,7 @@
 /* Least room worth a read(2). */
 #define MBUF_MIN_READ   1024
 /* Standard buffers kept on the free list at most. */
-#define MBUF_FREE_MAX   64
+#define MBUF_FREE_MAX   256
 
 struct mbuf {
     uint32_t refs;     /* owner + every request or reply pointing into it */

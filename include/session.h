@@ -30,7 +30,8 @@ struct session {
     uint64_t         id;            /* CLIENT ID */
     char             peer[CORDIS_ADDR_LEN];
 
-    struct mbuf     *in;            /* bytes read, parsed from in->rpos */
+    struct mbuf     *in;            /* bytes read, parsed from in->rpos; NULL while
+                                       no partial request waits */
     struct resp_req_parser parser;
 
     struct req      *head;          /* oldest request without its reply written */

@@ -86,9 +86,8 @@ session_open(struct worker *w, int fd, const char *peer)
         return NULL;
     }
     s = calloc(1, sizeof(*s));
-    if (s == NULL || (s->in = mbuf_new(MBUF_SIZE)) == NULL) {
+    if (s == NULL) {
         log_error("out of memory accepting %s, connection closed", peer);
-        free(s);
         close(fd);
         return NULL;
     }
@@ -535,7 +534,7 @@ session_process(struct session *s)
 
     while (!s->closing && !s->quitting && !session_backpressured(s)) {
         in = s->in;
-        if (mbuf_unparsed(in) == 0) {
+        if (in == NULL || mbuf_unparsed(in) == 0) {
             break;
         }
         buf = in->data + in->rpos;
@@ -572,6 +571,12 @@ session_process(struct session *s)
         in->rpos += s->parser.len;
         resp_req_parser_reset(&s->parser);
     }
+    /* Hold an input buffer only while part of a request waits in it: an
+     * idle client costs no buffer (requests in flight keep theirs). */
+    if (s->in != NULL && mbuf_unparsed(s->in) == 0) {
+        mbuf_unref(s->in);
+        s->in = NULL;
+    }
     session_update_reading(s);
 }
 
@@ -582,7 +587,8 @@ session_read_cb(struct ev_loop *loop, ev_io *io, int revents)
     struct worker *w = s->worker;
     ssize_t n;
 
-    if (mbuf_prepare_read(&s->in, s->parser.need) != 0) {
+    if ((s->in == NULL && (s->in = mbuf_new(s->parser.need)) == NULL)
+        || mbuf_prepare_read(&s->in, s->parser.need) != 0) {
         session_close(s, "out of memory");
         return;
     }
@@ -603,6 +609,13 @@ session_read_cb(struct ev_loop *loop, ev_io *io, int revents)
     session_process(s);
 }
 
+/* Bytes read but not yet parsed into a request. */
+static size_t
+session_unparsed(const struct session *s)
+{
+    return s->in != NULL ? mbuf_unparsed(s->in) : 0;
+}
+
 /*
  * True at a reply boundary with nothing more on the way: no request in
  * flight, nothing buffered, and nothing waiting in the socket either (a
@@ -615,7 +628,7 @@ session_at_rest(struct session *s)
     char byte;
     ssize_t n;
 
-    if (s->closing || s->head != NULL || mbuf_unparsed(s->in) != 0) {
+    if (s->closing || s->head != NULL || session_unparsed(s) != 0) {
         return false;
     }
     if (s->worker->handoff) {

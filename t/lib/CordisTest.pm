@@ -193,7 +193,14 @@ sub start_cordis {
         return $s ? 1 : 0;
     }, 15);
     die "cordis did not start:\n" . read_file($stderr) . read_file($conf->{log}) unless $up;
-    return { pid => $pid, conf => $conf, stderr => $stderr };
+    my $c = { pid => $pid, conf => $conf, stderr => $stderr };
+    # The port accepts as soon as the master listens; wait for the workers
+    # too, so tests that note worker pids see them all.
+    my ($want) = ($conf->{text} // '') =~ /^\s*workers\s*=\s*(\d+)/m;
+    $want = 2 unless defined $want;
+    $want = `nproc` + 0 if $want == 0;
+    wait_for(sub { scalar(worker_pids($c)) >= $want }, 10) unless $opt{args};
+    return $c;
 }
 
 # Stops cordis with a signal (QUIT by default); returns its exit status.
