@@ -39,6 +39,7 @@ struct session {
     unsigned         nreqs;         /* requests in the FIFO */
     size_t           out_off;       /* bytes of head's reply already written */
     size_t           out_bytes;     /* reply bytes done but not yet written */
+    uint32_t         reply_avg;     /* running average reply size (backpressure estimate) */
 
     int              db;            /* SELECTed database */
     bool             authed;        /* AUTH passed (or no password set) */
@@ -50,6 +51,7 @@ struct session {
     int64_t          created;       /* unix time */
     int64_t          last_read;     /* monotonic usec of the last byte read */
     int64_t          write_blocked; /* monotonic usec a write first could not finish; 0 = none */
+    size_t           last_outq;     /* bytes in the kernel's send queue at the last sweep */
 };
 
 struct ctl_handoff;

@@ -12,6 +12,7 @@
 #include <ev.h>
 
 #include "cordis.h"
+#include "util.h"
 
 struct conf;
 struct shm;
@@ -69,12 +70,24 @@ struct worker {
     ev_prepare             flush_prepare;   /* the once-per-iteration flush point */
     ev_timer               sweep_timer;     /* deadlines, retries, keepalive */
     unsigned               sweeps;          /* sweep timer ticks */
+    int64_t                now_usec;        /* monotonic time cached for this loop iteration; 0 = stale */
     int64_t                accept_paused_until; /* out of fds: resume then (usec); 0 = not paused */
     bool                   draining;        /* QUIT or RETIRE received */
     bool                   handoff;         /* RETIRE: idle clients go to the next generation */
     bool                   ctl_shut;        /* about to exit: the control channel takes no more */
     int64_t                drain_deadline;  /* monotonic usec */
 };
+
+/* The monotonic time in microseconds, read once per loop iteration: the
+ * data path stamps many requests and connections per iteration. */
+static inline int64_t
+worker_now(struct worker *w)
+{
+    if (w->now_usec == 0) {
+        w->now_usec = util_now_usec();
+    }
+    return w->now_usec;
+}
 
 /* Runs the worker; never returns. */
 void worker_main(const struct worker_params *params) __attribute__((noreturn));

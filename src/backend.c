@@ -117,10 +117,10 @@ backend_server_get(struct worker *w, const char *addr)
 }
 
 static void
-backend_conn_set_state(struct backend_conn *c, enum backend_state state)
+backend_conn_set_state(struct worker *w, struct backend_conn *c, enum backend_state state)
 {
     c->state = state;
-    c->state_since = util_now_usec();
+    c->state_since = worker_now(w);
 }
 
 static void
@@ -208,12 +208,12 @@ backend_on_connected(struct worker *w, struct backend_conn *c)
     int one = 1;
 
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    backend_conn_set_state(c, BACKEND_UP);
+    backend_conn_set_state(w, c, BACKEND_UP);
     if (c->server->stats != NULL) {
         c->server->stats->connects++;
         c->server->stats->up = 1;
     }
-    c->last_io = util_now_usec();
+    c->last_io = worker_now(w);
     snprintf(db, sizeof(db), "%d", c->db);
     /* Pushed to the front in reverse: AUTH goes first, then SELECT. */
     if ((c->db != 0 && backend_push_front(w, c, "SELECT", db) != CORDIS_OK)
@@ -249,7 +249,7 @@ backend_connect(struct worker *w, struct backend_conn *c)
         backend_fail(w, c, "connect() failed: %s", strerror(errno));
         return;
     }
-    backend_conn_set_state(c, BACKEND_CONNECTING);
+    backend_conn_set_state(w, c, BACKEND_CONNECTING);
     ev_io_set(&c->wio, c->fd, EV_WRITE);
     ev_io_start(w->loop, &c->wio);
 }
@@ -292,7 +292,7 @@ backend_send(struct worker *w, struct backend_server *s, int db, unsigned seed,
         s->stats->requests++;
     }
     if (c->state == BACKEND_DOWN) {
-        if (util_now_usec() < c->retry_at) {
+        if (worker_now(w) < c->retry_at) {
             *err = c->last_error;
             goto failed;
         }
@@ -321,7 +321,7 @@ static void
 backend_fail(struct worker *w, struct backend_conn *c, const char *fmt, ...)
 {
     struct req *req, *next;
-    int64_t now = util_now_usec(), backoff;
+    int64_t now = worker_now(w), backoff;
     va_list ap;
 
     va_start(ap, fmt);
@@ -349,7 +349,7 @@ backend_fail(struct worker *w, struct backend_conn *c, const char *fmt, ...)
     backoff = CORDIS_MAX(CORDIS_MIN(backoff, BACKEND_BACKOFF_MAX_USEC), BACKEND_BACKOFF_MIN_USEC);
     /* The first retry is immediate: a restarted backend is back at once. */
     c->retry_at = c->fails <= 1 ? now : now + backoff;
-    backend_conn_set_state(c, BACKEND_DOWN);
+    backend_conn_set_state(w, c, BACKEND_DOWN);
     if (c->fails <= 2) {
         log_warn("backend %s (db %d) unavailable: %s; %d requests failed, retry %s",
                  c->server->addr, c->db, c->last_error, c->inflight,
@@ -461,13 +461,19 @@ backend_read_cb(struct ev_loop *loop, ev_io *io, int revents)
         return;
     }
     c->rbuf->wpos += (size_t)n;
-    c->last_io = util_now_usec();
+    c->last_io = worker_now(w);
     for (;;) {
         struct mbuf *b = c->rbuf;
         const char *start = b->data + b->rpos;
 
         rc = resp_parse_reply(&c->parser, start, mbuf_unparsed(b));
         if (rc == RESP_AGAIN) {
+            if (mbuf_unparsed(b) == 0 && b->size > MBUF_SIZE) {
+                /* A large reply went through: the replies still pointing
+                 * into the buffer keep it; we start a standard one. */
+                mbuf_unref(b);
+                c->rbuf = NULL;
+            }
             return;
         }
         if (rc != RESP_OK) {
@@ -518,7 +524,7 @@ backend_write(struct worker *w, struct backend_conn *c)
             backend_fail(w, c, "writev() failed: %s", strerror(errno));
             return;
         }
-        c->last_io = util_now_usec();
+        c->last_io = worker_now(w);
         /* Advance over what went out; a request fully written is in flight. */
         size_t left = (size_t)n;
         while (c->unsent != NULL) {

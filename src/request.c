@@ -151,7 +151,7 @@ req_count(struct worker *w, struct req *req)
         return;
     }
     req->counted = 1;
-    usec = util_now_usec() - req->start_usec;
+    usec = worker_now(w) - req->start_usec;
     stats_record(w->stats, req->cmd->id, (uint64_t)CORDIS_MAX(usec, 0),
                  req->failed, req->reply_type == '-' && !req->failed);
 }
@@ -176,5 +176,7 @@ req_finish(struct worker *w, struct req *req)
         return;
     }
     req->session->out_bytes += req->reply_len;
+    req->session->reply_avg = (uint32_t)CORDIS_MIN(
+        ((uint64_t)req->session->reply_avg * 7 + req->reply_len) / 8, UINT32_MAX);
     session_schedule(req->session);
 }

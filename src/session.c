@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -38,6 +40,8 @@
 #endif
 
 static uint64_t session_next_id = 1;
+/* Reply size assumed for a client's requests until its replies are seen. */
+#define SESSION_REPLY_GUESS 4096
 /* CLIENT ID = per-worker counter * stride + the worker's stats row. */
 #define SESSION_ID_STRIDE 256
 
@@ -45,13 +49,19 @@ static void session_read_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void session_write_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void session_process(struct session *s);
 
+/*
+ * Held back when too many requests are in flight, or when their replies
+ * may not fit in session.max_output: replies not yet back are counted at
+ * this client's average reply size, so a client pipelining large GETs
+ * without reading is stopped before the backends send them all.
+ */
 static bool
 session_backpressured(const struct session *s)
 {
     const struct conf *conf = s->worker->conf;
 
     return s->nreqs >= (unsigned)conf->session.max_pipeline
-        || s->out_bytes >= (size_t)conf->session.max_output;
+        || s->out_bytes + (uint64_t)s->nreqs * s->reply_avg >= (uint64_t)conf->session.max_output;
 }
 
 /* Reads while the client may send more: not quitting, not held back. */
@@ -100,7 +110,8 @@ session_open(struct worker *w, int fd, const char *peer)
     resp_req_parser_init(&s->parser, w->conf->session.max_bulk_len);
     s->authed = w->conf->session.auth[0] == '\0';
     s->created = (int64_t)time(NULL);
-    s->last_read = util_now_usec();
+    s->reply_avg = SESSION_REPLY_GUESS;
+    s->last_read = worker_now(w);
     ev_io_init(&s->rio, session_read_cb, fd, EV_READ);
     ev_io_init(&s->wio, session_write_cb, fd, EV_WRITE);
     s->next = w->sessions;
@@ -439,7 +450,7 @@ session_dispatch(struct session *s, const char *buf)
         return;
     }
     req->session = s;
-    req->start_usec = util_now_usec();
+    req->start_usec = worker_now(w);
     session_push(s, req);
 
     if (cmd == NULL) {
@@ -604,7 +615,7 @@ session_read_cb(struct ev_loop *loop, ev_io *io, int revents)
         return;
     }
     s->in->wpos += (size_t)n;
-    s->last_read = util_now_usec();
+    s->last_read = worker_now(w);
     w->stats->bytes_in += (uint64_t)n;
     session_process(s);
 }
@@ -705,6 +716,9 @@ session_write(struct session *s)
             return;
         }
         w->stats->bytes_out += (uint64_t)n;
+        if (n > 0) {
+            s->write_blocked = 0;   /* a slow reader that reads is not stuck */
+        }
         if (!session_advance(s, (size_t)n)) {
             return;
         }
@@ -717,7 +731,7 @@ session_write(struct session *s)
             ev_io_start(w->loop, &s->wio);
         }
         if (s->write_blocked == 0) {
-            s->write_blocked = util_now_usec();
+            s->write_blocked = worker_now(w);
         }
     } else {
         ev_io_stop(w->loop, &s->wio);
@@ -765,6 +779,19 @@ session_sweep(struct worker *w, int64_t now)
 
     for (s = w->sessions; s != NULL; s = next) {
         next = s->next;
+        if (s->write_blocked != 0) {
+            /* The kernel's send queue shrinking means the client reads,
+             * however slowly (writability comes only once a third of the
+             * buffer is free, so our own writes may not show it). */
+            int queued = 0;
+
+            if (ioctl(s->fd, SIOCOUTQ, &queued) == 0) {
+                if ((size_t)queued < s->last_outq) {
+                    s->write_blocked = now;
+                }
+                s->last_outq = (size_t)queued;
+            }
+        }
         if (s->write_blocked != 0 && conf->session.send_timeout > 0
             && now - s->write_blocked > conf->session.send_timeout * 1000) {
             session_close(s, "replies not read within session.send_timeout");

@@ -300,13 +300,14 @@ worker_prepare_cb(struct ev_loop *loop, ev_prepare *prepare, int revents)
     if (w->draining && w->nsessions == 0 && worker_last_messages(w)) {
         ev_break(loop, EVBREAK_ALL);
     }
+    w->now_usec = 0;   /* the next iteration reads the clock again */
 }
 
 static void
 worker_sweep_cb(struct ev_loop *loop, ev_timer *timer, int revents)
 {
     struct worker *w = ev_userdata(loop);
-    int64_t now = util_now_usec();
+    int64_t now = worker_now(w);
 
     /* Cheap check of the generation counters: a fillslots that found the
      * control message lost still lands within one sweep. */

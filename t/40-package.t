@@ -305,6 +305,7 @@ fact passwd "\$(getent passwd cordis)"
 fact group "\$(getent group cordis)"
 fact logdir "\$(stat -c '%U:%G:%a' /var/log/cordis)"
 fact rundir "\$(stat -c '%U:%G:%a' /run/cordis)"
+fact confmode "\$(stat -c '%U:%G:%a' /etc/cordis/cordis.conf)"
 fact enabled "\$(readlink /etc/systemd/system/multi-user.target.wants/cordis.service)"
 step verify systemd-analyze verify --man=no /lib/systemd/system/cordis.service
 step test-as-cordis runuser -u cordis -- /usr/sbin/cordis -t -c /etc/cordis/cordis.conf
@@ -373,6 +374,7 @@ EOF
     like($fact{group} // '', qr/^cordis:x:\d+:/, 'postinst created the group cordis');
     is($fact{logdir}, 'cordis:cordis:750', 'postinst created /var/log/cordis, owned by cordis');
     is($fact{rundir}, 'cordis:cordis:755', 'tmpfiles.d created /run/cordis, owned by cordis');
+    is($fact{confmode}, 'root:cordis:640', 'cordis.conf is readable by root and group cordis only');
     like($fact{enabled} // '', qr{/cordis\.service$}, 'the unit is enabled (multi-user.target.wants)');
     is($step{verify}, 0, 'systemd-analyze verify accepts the installed unit');
     is($step{'test-as-cordis'}, 0, 'user cordis can read and check /etc/cordis/cordis.conf');

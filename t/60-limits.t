@@ -55,7 +55,8 @@ sub cordis_with {
     my ($name, %opt) = @_;
     my $conf = write_conf_in($name, proxy => { workers => 1, %{ delete $opt{proxy} || {} } },
                              groups => \@groups, slots => \@slots, %opt);
-    my $c = start_cordis($conf);
+    # (args => []: start_cordis's own wait for the workers is done here.)
+    my $c = start_cordis($conf, args => []);
     my ($w) = wait_for(sub { my @w = worker_pids($c); @w == 1 ? $w[0] : 0 }, 10);
     die "$name: no worker" unless $w;
     $c->{worker} = $w;
@@ -280,7 +281,7 @@ sub key_in_group {
     my $closed = wait_for(sub {
         my $t = time;
         my $r = resp_cmd($s, 'GET', $k);
-        push @slow, sprintf('%.3f', time - $t) if time - $t > 0.25 || !defined $r || $r ne $v;
+        push @slow, sprintf('%.3f', time - $t) if time - $t > 0.5 || !defined $r || $r ne $v;
         return (info_field($s, 'clients', 'connected_clients') // 0) == 1;
     }, 4);
     my $dt = time - $t0;

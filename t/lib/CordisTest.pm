@@ -199,7 +199,7 @@ sub start_cordis {
     my ($want) = ($conf->{text} // '') =~ /^\s*workers\s*=\s*(\d+)/m;
     $want = 2 unless defined $want;
     $want = `nproc` + 0 if $want == 0;
-    wait_for(sub { scalar(worker_pids($c)) >= $want }, 10) unless $opt{args};
+    wait_for(sub { my @w = worker_pids($c); @w >= $want }, 10) unless $opt{args};
     return $c;
 }
 
