@@ -58,6 +58,7 @@ struct conf {
         int      max_pipeline;  /* requests in flight per client before we stop reading */
         int64_t  max_output;    /* reply bytes queued per client before we stop reading */
         int64_t  max_bulk_len;  /* largest bulk string a client may send (bytes) */
+        int64_t  max_query;     /* largest request a client may send (bytes, all bulks) */
         int64_t  recv_timeout;  /* ms idle before a client is closed; 0 = never */
         int64_t  send_timeout;  /* ms a client may leave replies unread; 0 = never */
     } session;

@@ -14,6 +14,7 @@
 #include <ev.h>
 
 #include "cordis.h"
+#include "ctl.h"
 #include "shm.h"
 
 struct conf;
@@ -25,6 +26,15 @@ struct master_options {
     const char *argv0;       /* for the process title */
     const char *exe;         /* absolute path of this binary (upgrade re-executes it) */
     char      **argv;        /* the command line, for the upgrade's exec */
+};
+
+/* A control message waiting for room on a full channel. */
+struct master_pending {
+    struct master_pending *next;
+    int                    row;     /* worker row for a command; -1 = a handoff to anyone */
+    char                   cmd;     /* enum ctl_cmd */
+    struct ctl_handoff     h;       /* the handoff's state */
+    int                    fd;      /* the handed-over client; -1 for a command */
 };
 
 /* The master's state, also read by the admin server (admin.c). */
@@ -66,12 +76,17 @@ struct master {
     ev_timer              kill_timer;    /* SIGKILL backstop when stopping */
     int                   exit_status;
     struct admin         *admin;         /* admin HTTP server; NULL when not listening */
+    ev_timer              admin_move;    /* moves the admin server after a reload */
+    int                   admin_move_fd; /* its new socket until then; -1 = none */
     pid_t                 upgrade_pid;   /* new master started by USR2; 0 = none */
     int                   successor_fd;  /* channel to that new master; -1 = none */
     ev_io                 predecessor_io; /* channel from the master we upgraded from */
     const struct shm     *old_shm;       /* the segment of the master we upgraded from */
     pid_t                 old_master;    /* its pid: our parent until it exits */
-    unsigned              handoff_rr;    /* round robin over workers taking handed-over clients */
+    unsigned              handoff_rr;
+    struct master_pending *pending;      /* control messages to retry, oldest first */
+    struct master_pending **pending_tail;
+    ev_timer              pending_timer; /* retries them while any wait */    /* round robin over workers taking handed-over clients */
     int64_t               started;       /* unix time the master started */
     /* last reload, for the log and the admin API */
     uint64_t              reloads_ok;

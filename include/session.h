@@ -37,6 +37,7 @@ struct session {
     struct req      *head;          /* oldest request without its reply written */
     struct req      *tail;
     unsigned         nreqs;         /* requests in the FIFO */
+    unsigned         ndone;         /* of those, with their reply */
     size_t           out_off;       /* bytes of head's reply already written */
     size_t           out_bytes;     /* reply bytes done but not yet written */
     uint32_t         reply_avg;     /* running average reply size (backpressure estimate) */

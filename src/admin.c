@@ -656,13 +656,19 @@ admin_fill_one(struct shm_route *route, json_t *item, char *err, size_t errlen)
             snprintf(err, errlen, "migrate_from: expected a string");
             return CORDIS_ERROR;
         }
-        fid = admin_group_for_addr(route, json_string_value(from), err, errlen);
-        if (fid < 0) {
+        /* Routing does not follow a migration yet: reading only the new
+         * group would lose keys still on the old one. Refuse it. */
+        if (json_string_value(from)[0] != '\0') {
+            snprintf(err, errlen, "migrate_from: slot migration is not supported by cordis");
             return CORDIS_ERROR;
         }
     }
     if (locked != NULL && !json_is_boolean(locked)) {
         snprintf(err, errlen, "locked: expected true or false");
+        return CORDIS_ERROR;
+    }
+    if (locked != NULL && json_is_true(locked)) {
+        snprintf(err, errlen, "locked: slot locks are not supported by cordis");
         return CORDIS_ERROR;
     }
     slot = &route->slots[json_integer_value(id)];

@@ -545,8 +545,10 @@ backend_write(struct worker *w, struct backend_conn *c)
         }
     }
     if (c->unsent != NULL) {
-        ev_io_set(&c->wio, c->fd, EV_WRITE);
-        ev_io_start(w->loop, &c->wio);
+        if (!ev_is_active(&c->wio)) {
+            ev_io_set(&c->wio, c->fd, EV_WRITE);
+            ev_io_start(w->loop, &c->wio);
+        }
     } else {
         ev_io_stop(w->loop, &c->wio);
     }

@@ -105,6 +105,8 @@ static const struct conf_option conf_options[] = {
       "64mb", CONF_MB, 16 * CONF_GB, CONF_LIVE },
     { "session.max_bulk_len", CONF_T_SIZE, CONF_OFF(session.max_bulk_len),
       "512mb", CONF_MB, 2 * CONF_GB, CONF_LIVE },
+    { "session.max_query", CONF_T_SIZE, CONF_OFF(session.max_query),
+      "1gb", CONF_MB, 4 * CONF_GB - 1, CONF_LIVE },
     { "session.recv_timeout", CONF_T_DURATION, CONF_OFF(session.recv_timeout),
       "30m", 0, 30 * CONF_DAY, CONF_LIVE },
     { "session.send_timeout", CONF_T_DURATION, CONF_OFF(session.send_timeout),

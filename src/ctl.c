@@ -11,10 +11,26 @@
 #include "cordis.h"
 #include "ctl.h"
 
+/* Send buffer of each end of a control channel. */
+#define CTL_BUFFER (4 * 1024 * 1024)
+
 int
 ctl_pair(int sv[2])
 {
-    return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv);
+    int size = CTL_BUFFER;
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
+        return -1;
+    }
+    /* A retiring worker may hand over thousands of clients at once: room
+     * for many messages (past the system maximum when we may). Whatever
+     * does not fit is retried. */
+    for (int i = 0; i < 2; i++) {
+        if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0) {
+            setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+        }
+    }
+    return 0;
 }
 
 int

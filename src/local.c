@@ -249,12 +249,13 @@ local_hello(struct worker *w, struct session *s, struct req *req, int argc,
         local_error(req, "NOPROTO sorry, this protocol version is not supported.");
         return;
     }
-    if (pass != NULL) {
-        if (w->conf->session.auth[0] == '\0') {
-            local_error(req, "ERR AUTH <password> called without any password configured "
-                             "for the default user. Are you sure your configuration is correct?");
+    if (pass != NULL && w->conf->session.auth[0] == '\0') {
+        /* No password: the default user takes any, as in Redis. */
+        if (!local_eq(user, "default")) {
+            local_error(req, "WRONGPASS invalid username-password pair or user is disabled.");
             return;
         }
+    } else if (pass != NULL) {
         if (!local_check_password(w, s, user, pass)) {
             local_error(req, "WRONGPASS invalid username-password pair or user is disabled.");
             return;

@@ -52,6 +52,8 @@
 /* Backoff between respawns of a worker that keeps dying. */
 #define MASTER_BACKOFF_MIN_MS    100
 #define MASTER_BACKOFF_MAX_MS    10000
+/* Retry period for control messages a full channel refused. */
+#define MASTER_RETRY_SEC         0.02
 /* How long a fast stop waits before SIGKILL. */
 #define MASTER_KILL_AFTER_SEC    5.0
 
@@ -66,6 +68,17 @@ master_backoff_ms(unsigned quick_deaths)
         ms *= 2;
     }
     return CORDIS_MIN(ms, MASTER_BACKOFF_MAX_MS);
+}
+
+static int
+master_free_rows(const struct master *m)
+{
+    int n = 0;
+
+    for (int row = 0; row < SHM_ROWS; row++) {
+        n += !m->rows[row].in_use;
+    }
+    return n;
 }
 
 static int
@@ -90,6 +103,31 @@ master_live(const struct master *m)
     return n;
 }
 
+/* Queues what a full control channel could not take, for the retry timer. */
+static void
+master_defer(struct master *m, int row, enum ctl_cmd cmd, const struct ctl_handoff *h, int fd)
+{
+    struct master_pending *p = calloc(1, sizeof(*p));
+
+    if (p == NULL) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return;
+    }
+    p->row = row;
+    p->cmd = (char)cmd;
+    p->fd = fd;
+    if (h != NULL) {
+        p->h = *h;
+    }
+    *m->pending_tail = p;
+    m->pending_tail = &p->next;
+    if (!ev_is_active(&m->pending_timer)) {
+        ev_timer_start(m->loop, &m->pending_timer);
+    }
+}
+
 static void
 master_send_all(struct master *m, enum ctl_cmd cmd, bool retiring_too)
 {
@@ -100,8 +138,12 @@ master_send_all(struct master *m, enum ctl_cmd cmd, bool retiring_too)
             continue;
         }
         if (ctl_send(w->ctl_fd, cmd) != CORDIS_OK) {
-            log_warn("control message '%c' to worker %d (pid %d) failed (%d: %s)",
-                     cmd, w->index, (int)w->pid, errno, strerror(errno));
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                master_defer(m, row, cmd, NULL, -1);   /* its channel is full: later */
+            } else {
+                log_warn("control message '%c' to worker %d (pid %d) failed (%d: %s)",
+                         cmd, w->index, (int)w->pid, errno, strerror(errno));
+            }
         }
     }
 }
@@ -274,8 +316,9 @@ master_prepare_listeners(struct master *m, const struct conf *conf, int *fresh,
  * it on to the new master. If nobody can take it, closing it here is what
  * the old worker would have done.
  */
-static void
-master_forward_handoff(struct master *m, const struct ctl_handoff *h, int fd)
+/* Tries to pass a client on; true when it went (our copy may be closed). */
+static bool
+master_try_handoff(struct master *m, const struct ctl_handoff *h, int fd)
 {
     if (m->state == MASTER_RUNNING) {
         for (int tries = 0; tries < m->nworkers; tries++) {
@@ -283,13 +326,69 @@ master_forward_handoff(struct master *m, const struct ctl_handoff *h, int fd)
 
             if (to->pid != 0 && !to->retiring
                 && ctl_send_handoff(to->ctl_fd, h, fd) == CORDIS_OK) {
-                break;
+                return true;
             }
         }
-    } else if (m->successor_fd >= 0) {
-        ctl_send_handoff(m->successor_fd, h, fd);
+        return false;
     }
-    close(fd);
+    return m->successor_fd >= 0 && ctl_send_handoff(m->successor_fd, h, fd) == CORDIS_OK;
+}
+
+/* Whether a client that could not be passed on yet may wait for a retry. */
+static bool
+master_handoff_can_wait(const struct master *m)
+{
+    return m->state == MASTER_RUNNING ? m->nworkers > 0 : m->successor_fd >= 0;
+}
+
+static void
+master_forward_handoff(struct master *m, const struct ctl_handoff *h, int fd)
+{
+    if (master_try_handoff(m, h, fd)) {
+        close(fd);
+    } else if (master_handoff_can_wait(m)) {
+        master_defer(m, -1, CTL_HANDOFF, h, fd);   /* every channel is full: later */
+    } else {
+        close(fd);   /* nobody to take it: what the old worker would have done */
+    }
+}
+
+/* Retries what full control channels could not take. */
+static void
+master_pending_cb(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+    struct master *m = ev_userdata(loop);
+    struct master_pending *p = m->pending, **pp = &m->pending;
+
+    while ((p = *pp) != NULL) {
+        bool done;
+
+        if (p->row < 0) {
+            done = master_try_handoff(m, &p->h, p->fd);
+            if (!done && !master_handoff_can_wait(m)) {
+                done = true;
+            }
+            if (done) {
+                close(p->fd);
+            }
+        } else {
+            struct master_worker *w = &m->rows[p->row];
+
+            done = w->pid == 0 || w->ctl_fd < 0
+                || ctl_send(w->ctl_fd, (enum ctl_cmd)p->cmd) == CORDIS_OK
+                || (errno != EAGAIN && errno != EWOULDBLOCK);
+        }
+        if (done) {
+            *pp = p->next;
+            free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+    m->pending_tail = pp;
+    if (m->pending == NULL) {
+        ev_timer_stop(loop, timer);
+    }
 }
 
 /* Reads handed-over connections from a worker's or a master's channel. */
@@ -316,6 +415,21 @@ master_ctl_cb(struct ev_loop *loop, ev_io *io, int revents)
         } else {
             close(fd);
         }
+    }
+}
+
+static void
+master_admin_move_cb(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+    struct master *m = ev_userdata(loop);
+
+    admin_stop(m->admin);
+    m->admin = admin_start(m, m->admin_move_fd);
+    m->admin_move_fd = -1;
+    if (m->admin == NULL) {
+        log_error("the admin server could not move to %s", m->conf->admin.listen);
+    } else {
+        log_info("the admin server moved to %s", m->conf->admin.listen);
     }
 }
 
@@ -565,6 +679,7 @@ master_reload(struct master *m)
     const char *what = NULL;
     int fresh_listeners[CORDIS_MAX_WORKERS];
     int nfresh = 0;   /* sockets in fresh_listeners (new address only) */
+    int admin_fd = -1;
     bool restart;
 
     log_info("reloading %s", m->opts->conf_path);
@@ -574,8 +689,29 @@ master_reload(struct master *m)
         return master_reload_failed(m, err);
     }
     restart = conf_needs_restart(old, conf, &what);
+    if (restart && master_free_rows(m) < conf->proxy.workers) {
+        /* Earlier generations still draining hold their stats rows. */
+        snprintf(err, sizeof(err), "%s changed but only %d worker rows are free for %d "
+                 "workers (earlier generations are still draining); try again later",
+                 what, master_free_rows(m), conf->proxy.workers);
+        conf_free(conf);
+        free(text);
+        return master_reload_failed(m, err);
+    }
+    if (strcmp(old->admin.listen, conf->admin.listen) != 0) {
+        /* Bind the new admin address now: if that fails nothing changes. */
+        admin_fd = listen_open(conf->admin.listen, 0, err, sizeof(err));
+        if (admin_fd < 0) {
+            conf_free(conf);
+            free(text);
+            return master_reload_failed(m, err);
+        }
+    }
     if (restart && master_prepare_listeners(m, conf, fresh_listeners, &nfresh,
                                             err, sizeof(err)) != CORDIS_OK) {
+        if (admin_fd >= 0) {
+            close(admin_fd);
+        }
         conf_free(conf);
         free(text);
         return master_reload_failed(m, err);
@@ -584,6 +720,9 @@ master_reload(struct master *m)
         for (int j = 0; j < nfresh; j++) {
             close(fresh_listeners[j]);
         }
+        if (admin_fd >= 0) {
+            close(admin_fd);
+        }
         conf_free(conf);
         free(text);
         return master_reload_failed(m, "cannot publish the config to shared memory");
@@ -591,6 +730,16 @@ master_reload(struct master *m)
     free(text);
     master_apply_live(m, old, conf);
     m->conf = conf;
+    if (admin_fd >= 0) {
+        /* The admin server moves to the socket bound above, from the loop:
+         * this reload may be running inside one of its own requests. */
+        if (m->admin_move_fd >= 0) {
+            close(m->admin_move_fd);
+        }
+        m->admin_move_fd = admin_fd;
+        ev_timer_set(&m->admin_move, 0.0, 0.0);
+        ev_timer_start(m->loop, &m->admin_move);
+    }
     m->reloads_ok++;
     m->last_reload_time = (int64_t)time(NULL);
 
@@ -624,7 +773,11 @@ master_reload(struct master *m)
         m->listen_addr = strdup(conf->proxy.listen);
     }
     m->generation++;
-    master_start_generation(m, conf->proxy.workers);
+    if (master_start_generation(m, conf->proxy.workers) != CORDIS_OK) {
+        /* Checked above; this would be a bookkeeping bug, and the old
+         * workers are already retiring: say so loudly. */
+        log_error("reload: worker generation %u could not start", m->generation);
+    }
     snprintf(m->last_reload, sizeof(m->last_reload),
              "ok: %s changed, new worker generation %u", what, m->generation);
     log_info("reload done: %s", m->last_reload);
@@ -914,7 +1067,11 @@ master_run(const struct master_options *opts, struct conf *conf,
     m->conf = conf;
     m->loop = EV_DEFAULT;
     m->successor_fd = -1;
+    m->admin_move_fd = -1;
+    m->pending_tail = &m->pending;
+    ev_timer_init(&m->pending_timer, master_pending_cb, MASTER_RETRY_SEC, MASTER_RETRY_SEC);
     ev_init(&m->predecessor_io, master_ctl_cb);
+    ev_init(&m->admin_move, master_admin_move_cb);
     for (int row = 0; row < SHM_ROWS; row++) {
         m->rows[row].ctl_fd = -1;
         ev_init(&m->rows[row].respawn, master_respawn_cb);
@@ -977,6 +1134,15 @@ master_run(const struct master_options *opts, struct conf *conf,
     ev_run(m->loop, 0);
 
     log_info("master exiting");
+    while (m->pending != NULL) {
+        struct master_pending *p = m->pending;
+
+        m->pending = p->next;
+        if (p->fd >= 0) {
+            close(p->fd);
+        }
+        free(p);
+    }
     admin_stop(m->admin);
     shm_unmap_old(m->old_shm);
     if (ev_is_active(&m->predecessor_io)) {

@@ -19,6 +19,9 @@
 #include "util.h"
 #include "worker.h"
 
+/* Replies up to this size are copied out of the backend's buffer when
+ * their client is not reading. */
+#define REQ_COPY_MAX 4096
 /* Requests kept for reuse at most; the rest go back to malloc. */
 #define REQ_FREE_MAX 4096
 
@@ -175,7 +178,17 @@ req_finish(struct worker *w, struct req *req)
         req_free(w, req);
         return;
     }
+    if (req->rbuf != NULL && req->session->write_blocked != 0
+        && req->reply_len <= REQ_COPY_MAX) {
+        /* The client is not reading: a small reply must not pin the whole
+         * backend buffer it was read into, so it moves to its own bytes. */
+        if (req_set_own_reply(req, req->reply, req->reply_len) == CORDIS_OK) {
+            mbuf_unref(req->rbuf);
+            req->rbuf = NULL;
+        }
+    }
     req->session->out_bytes += req->reply_len;
+    req->session->ndone++;
     req->session->reply_avg = (uint32_t)CORDIS_MIN(
         ((uint64_t)req->session->reply_avg * 7 + req->reply_len) / 8, UINT32_MAX);
     session_schedule(req->session);

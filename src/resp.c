@@ -311,7 +311,7 @@ static int resp_parse_multibulk(struct resp_req_parser *p, const char *buf,
             if (p->unauth && ll > RESP_UNAUTH_MAX_BULK)
                 return resp_req_fail(p, ERR_BULK_UNAUTH);
             pos = end + 2;
-            /* argv holds 32-bit offsets; the session's query buffer limit
+            /* argv holds 32-bit offsets; session.max_query (under 4 GB)
              * should stop a client long before this. */
             if ((uint64_t)pos + (uint64_t)ll > UINT32_MAX)
                 return resp_req_fail(p, ERR_REQ_SIZE);

@@ -61,7 +61,8 @@ session_backpressured(const struct session *s)
     const struct conf *conf = s->worker->conf;
 
     return s->nreqs >= (unsigned)conf->session.max_pipeline
-        || s->out_bytes + (uint64_t)s->nreqs * s->reply_avg >= (uint64_t)conf->session.max_output;
+        || s->out_bytes + (uint64_t)(s->nreqs - s->ndone) * s->reply_avg
+               >= (uint64_t)conf->session.max_output;
 }
 
 /* Reads while the client may send more: not quitting, not held back. */
@@ -142,6 +143,7 @@ session_adopt(struct worker *w, int fd, const struct ctl_handoff *h)
     if (s == NULL) {
         return;
     }
+    w->stats->sessions_total--;   /* counted when it first connected */
     s->db = h->db >= 0 && h->db < w->conf->backend.databases ? h->db : 0;
     s->authed = s->authed || h->authed;
     if (h->name[0] != '\0' && memchr(h->name, '\0', sizeof(h->name)) != NULL) {
@@ -174,6 +176,9 @@ session_release(struct session *s)
         if (ctl_send_handoff(w->params->ctl_fd, &h, s->fd) == CORDIS_OK) {
             session_close(s, "handed to the next worker generation");
             return;
+        }
+        if ((errno == EAGAIN || errno == EWOULDBLOCK) && !w->ctl_shut) {
+            return;   /* the channel is full: the sweep tries again */
         }
     }
     session_close(s, "worker draining");
@@ -355,16 +360,28 @@ session_route(struct worker *w, struct req *req, int argc, const struct cstr *ar
     return pick.server;
 }
 
-/* True when XREAD/XREADGROUP carries BLOCK before STREAMS. */
+/* True when XREAD/XREADGROUP carries the BLOCK option (option values,
+ * such as a group named "block", are skipped). */
 static bool
 session_has_block_option(int argc, const struct cstr *argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (util_strieq(argv[i].ptr, argv[i].len, "streams")) {
+    int i = 1;
+
+    while (i < argc) {
+        const struct cstr *a = &argv[i];
+
+        if (util_strieq(a->ptr, a->len, "streams")) {
             return false;
         }
-        if (util_strieq(argv[i].ptr, argv[i].len, "block")) {
+        if (util_strieq(a->ptr, a->len, "block")) {
             return true;
+        }
+        if (util_strieq(a->ptr, a->len, "group")) {
+            i += 3;            /* GROUP group consumer */
+        } else if (util_strieq(a->ptr, a->len, "count")) {
+            i += 2;            /* COUNT n */
+        } else {
+            i += 1;            /* NOACK, or something Redis will refuse */
         }
     }
     return false;
@@ -598,6 +615,14 @@ session_read_cb(struct ev_loop *loop, ev_io *io, int revents)
     struct worker *w = s->worker;
     ssize_t n;
 
+    if (s->parser.need > (size_t)w->conf->session.max_query
+        || (s->in != NULL && mbuf_unparsed(s->in) >= (size_t)w->conf->session.max_query)) {
+        /* One request may not make us hold more than session.max_query. */
+        log_warn("client %s sent a request over session.max_query (%lld bytes); closed",
+                 s->peer, (long long)w->conf->session.max_query);
+        session_close(s, "query buffer limit");
+        return;
+    }
     if ((s->in == NULL && (s->in = mbuf_new(s->parser.need)) == NULL)
         || mbuf_prepare_read(&s->in, s->parser.need) != 0) {
         session_close(s, "out of memory");
@@ -670,6 +695,7 @@ session_advance(struct session *s, size_t written)
             s->tail = NULL;
         }
         s->nreqs--;
+        s->ndone--;
         s->out_bytes -= req->reply_len;
         if (req->quit) {
             req_free(w, req);

@@ -327,6 +327,11 @@ worker_sweep_cb(struct ev_loop *loop, ev_timer *timer, int revents)
         w->accept_paused_until = 0;
         worker_start_accepting(w);
     }
+    if (w->draining) {
+        /* Clients whose handoff found the channel full, or that came to
+         * rest without an event of their own. */
+        session_drain_all(w);
+    }
     if (w->draining && now >= w->drain_deadline) {
         log_warn("drain deadline passed with %u clients; closing them", w->nsessions);
         ev_break(loop, EVBREAK_ALL);

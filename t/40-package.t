@@ -21,6 +21,10 @@
 #     CAP_SYS_ADMIN + CAP_SYS_CHROOT), which CI and tools/check have. There
 #     cordis runs as user cordis with the shipped paths (/run/cordis,
 #     /var/log/cordis), logrotate rotates its log and makes it reopen it;
+#   - in a second scratch root, systemd itself runs as PID 1 of a private
+#     PID namespace (unshare --pid) and starts the installed unit as
+#     shipped -- Type=notify, user cordis, the whole sandbox -- and
+#     systemctl (through nsenter) reloads, stops, starts and kills it;
 #   - "make install DESTDIR=..." and "make uninstall" in the build
 #     directory install and remove every file, rewrite the unit's paths for
 #     the configured prefix, and never overwrite an edited cordis.conf.
