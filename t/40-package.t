@@ -469,6 +469,12 @@ EOF
         is($s, 'active', 'systemd: cordis.service is active (READY=1 came)')
             or diag($sc->('systemctl', 'status', '--no-pager', '-l', 'cordis.service')->{out}
                     . $sc->('journalctl', '--no-pager', '-u', 'cordis.service')->{out});
+    }
+    # The rest drives a running service; without one each systemctl would
+    # wait for READY=1 until TimeoutStartSec. One failure says so instead.
+    if ($init && $state->() ne 'active') {
+        fail('systemd: reload, logrotate, stop, start and restart not tried: cordis.service is not active');
+    } elsif ($init) {
         my $p = $show->(qw(StatusText MainPID Type));
         like($p->{StatusText} // '', qr/workers on 127\.0\.0\.1:\Q$port\E/,
              'systemd: Status: says how many workers listen where (STATUS=)');
