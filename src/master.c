@@ -38,6 +38,7 @@
 #include "listen.h"
 #include "log.h"
 #include "master.h"
+#include "notify.h"
 #include "proctitle.h"
 #include "router.h"
 #include "shm.h"
@@ -594,6 +595,9 @@ master_stop(struct master *m, enum master_state state)
         return;
     }
     m->state = state;
+    if (m->upgrade_pid == 0) {
+        notify_stopping();
+    }
     for (int row = 0; row < SHM_ROWS; row++) {
         ev_timer_stop(m->loop, &m->rows[row].respawn);
     }
@@ -670,8 +674,8 @@ master_reload_failed(struct master *m, const char *err)
  * shared memory and the workers are told; what cannot (listen address,
  * worker count) starts a new generation and retires the old one.
  */
-int
-master_reload(struct master *m)
+static int
+master_reload_apply(struct master *m)
 {
     char err[512], *text = NULL;
     size_t size = 0;
@@ -828,6 +832,18 @@ void
 master_notify_workers(struct master *m)
 {
     master_send_all(m, CTL_UPDATE, false);
+}
+
+int
+master_reload(struct master *m)
+{
+    int rc;
+
+    notify_reloading();
+    rc = master_reload_apply(m);
+    notify_status("%s", m->last_reload);
+    notify_ready();
+    return rc;
 }
 
 void
@@ -1000,11 +1016,26 @@ master_daemonize(int *ready_fd)
     return CORDIS_OK;
 }
 
+/* A daemon lets go of the terminal's stderr (kept open until here so setup
+ * errors reach it) before any worker can inherit it. */
 static void
-master_ready(int *ready_fd, bool ok)
+master_quiet_stderr(int ready_fd)
 {
     int devnull;
 
+    if (ready_fd < 0) {
+        return;
+    }
+    devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+        dup2(devnull, STDERR_FILENO);
+        close(devnull);
+    }
+}
+
+static void
+master_ready(int *ready_fd, bool ok)
+{
     if (*ready_fd < 0) {
         return;
     }
@@ -1013,12 +1044,7 @@ master_ready(int *ready_fd, bool ok)
     }
     close(*ready_fd);
     *ready_fd = -1;
-    /* stderr stays open until setup is done, so errors reach the terminal. */
-    devnull = open("/dev/null", O_RDWR);
-    if (devnull >= 0) {
-        dup2(devnull, STDERR_FILENO);
-        close(devnull);
-    }
+    master_quiet_stderr(0);
 }
 
 /* A new binary started by USR2: take over the old master's sockets when
@@ -1126,10 +1152,16 @@ master_run(const struct master_options *opts, struct conf *conf,
     log_info("cordis %s master started (pid %d), %d workers on %s", PACKAGE_VERSION,
              (int)getpid(), conf->proxy.workers, conf->proxy.listen);
     m->generation = 1;
+    master_quiet_stderr(ready_fd);
     if (master_start_generation(m, conf->proxy.workers) != CORDIS_OK) {
         goto failed;
     }
     master_ready(&ready_fd, true);
+    if (inherited) {
+        notify_mainpid(getpid());
+    }
+    notify_status("%d workers on %s", conf->proxy.workers, conf->proxy.listen);
+    notify_ready();
 
     ev_run(m->loop, 0);
 
@@ -1167,3 +1199,4 @@ failed:
     log_close();
     return 1;
 }
+

@@ -21,7 +21,8 @@
 
 /*
  * unset_environment is 0 everywhere: the master keeps notifying for its
- * whole life. Workers inherit $NOTIFY_SOCKET but never call these.
+ * whole life, and a new master started by a binary upgrade inherits
+ * $NOTIFY_SOCKET from it. Workers inherit it too but never call these.
  */
 static void
 notify_send(const char *state)
@@ -68,6 +69,15 @@ notify_stopping(void)
 }
 
 void
+notify_mainpid(pid_t pid)
+{
+    char msg[32];
+
+    snprintf(msg, sizeof(msg), "MAINPID=%ld", (long)pid);
+    notify_send(msg);
+}
+
+void
 notify_status(const char *fmt, ...)
 {
     char    msg[sizeof("STATUS=") + NOTIFY_STATUS_MAX];
@@ -104,6 +114,12 @@ notify_reloading(void)
 void
 notify_stopping(void)
 {
+}
+
+void
+notify_mainpid(pid_t pid)
+{
+    (void)pid;
 }
 
 void

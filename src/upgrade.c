@@ -19,6 +19,7 @@
 #include "master.h"
 #include "shm.h"
 #include "upgrade.h"
+#include "notify.h"
 
 static void
 upgrade_pid_names(const struct master *m, char *oldbin, size_t size)
@@ -119,6 +120,8 @@ upgrade_child_exited(struct master *m, int status)
               "this master keeps serving", (int)m->upgrade_pid,
               WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     m->upgrade_pid = 0;
+    notify_mainpid(getpid());
+    notify_ready();
     if (m->successor_fd >= 0) {
         close(m->successor_fd);
         m->successor_fd = -1;
