@@ -19,8 +19,10 @@ if [ -z "$browser" ]; then
     done
 fi
 if [ -z "$browser" ] || ! command -v python3 >/dev/null 2>&1; then
-    echo "1..0 # SKIP needs chromium and python3"
-    exit 0
+    # tools/bootstrap installs both: their absence is a failure here.
+    echo "1..1"
+    echo "not ok 1 - chromium and python3 are installed (run tools/bootstrap)"
+    exit 1
 fi
 export CHROMIUM=$browser
 
