@@ -33,13 +33,16 @@
 
 #include "admin.h"
 #include "conf.h"
+#include "daemon.h"
 #include "ctl.h"
 #include "cordis.h"
 #include "listen.h"
 #include "log.h"
 #include "master.h"
 #include "notify.h"
+#include "pidfile.h"
 #include "proctitle.h"
+#include "relay.h"
 #include "router.h"
 #include "shm.h"
 #include "signals.h"
@@ -104,51 +107,6 @@ master_live(const struct master *m)
     return n;
 }
 
-/* Queues what a full control channel could not take, for the retry timer. */
-static void
-master_defer(struct master *m, int row, enum ctl_cmd cmd, const struct ctl_handoff *h, int fd)
-{
-    struct master_pending *p = calloc(1, sizeof(*p));
-
-    if (p == NULL) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        return;
-    }
-    p->row = row;
-    p->cmd = (char)cmd;
-    p->fd = fd;
-    if (h != NULL) {
-        p->h = *h;
-    }
-    *m->pending_tail = p;
-    m->pending_tail = &p->next;
-    if (!ev_is_active(&m->pending_timer)) {
-        ev_timer_start(m->loop, &m->pending_timer);
-    }
-}
-
-static void
-master_send_all(struct master *m, enum ctl_cmd cmd, bool retiring_too)
-{
-    for (int row = 0; row < SHM_ROWS; row++) {
-        struct master_worker *w = &m->rows[row];
-
-        if (w->pid == 0 || w->ctl_fd < 0 || (w->retiring && !retiring_too)) {
-            continue;
-        }
-        if (ctl_send(w->ctl_fd, cmd) != CORDIS_OK) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                master_defer(m, row, cmd, NULL, -1);   /* its channel is full: later */
-            } else {
-                log_warn("control message '%c' to worker %d (pid %d) failed (%d: %s)",
-                         cmd, w->index, (int)w->pid, errno, strerror(errno));
-            }
-        }
-    }
-}
-
 /* Publishes the config text and its route table to shared memory. */
 static int
 master_publish(struct master *m, const struct conf *conf, const char *text,
@@ -170,58 +128,6 @@ master_publish(struct master *m, const struct conf *conf, const char *text,
     return CORDIS_OK;
 }
 
-static int
-master_write_pid_file(const char *path)
-{
-    char buf[32], tmp[1024];
-    int fd, n;
-
-    if (path[0] == '\0') {
-        return CORDIS_OK;
-    }
-    /* Write a temporary file and rename it, so `cordis -s` never reads a
-     * half-written pid. */
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-        log_error("pid file path \"%s\" is too long", path);
-        return CORDIS_ERROR;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        log_error("open(\"%s\") failed (%d: %s), cannot write the pid file",
-                  tmp, errno, strerror(errno));
-        return CORDIS_ERROR;
-    }
-    n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-    if (write(fd, buf, (size_t)n) != n || close(fd) < 0) {
-        log_error("write(\"%s\") failed (%d: %s)", tmp, errno, strerror(errno));
-        unlink(tmp);
-        return CORDIS_ERROR;
-    }
-    if (rename(tmp, path) < 0) {
-        log_error("rename(\"%s\", \"%s\") failed (%d: %s)", tmp, path, errno,
-                  strerror(errno));
-        unlink(tmp);
-        return CORDIS_ERROR;
-    }
-    return CORDIS_OK;
-}
-
-/* Removes path when it names this process (a newer master may own it). */
-static void
-master_remove_own_pid_file(const char *path)
-{
-    char buf[32];
-    FILE *f = fopen(path, "r");
-
-    if (f == NULL) {
-        return;
-    }
-    if (fgets(buf, sizeof(buf), f) != NULL && atoi(buf) == (int)getpid()) {
-        unlink(path);
-    }
-    fclose(f);
-}
-
 static void
 master_remove_pid_file(const struct master *m)
 {
@@ -230,10 +136,10 @@ master_remove_pid_file(const struct master *m)
     if (m->conf->pid_file[0] == '\0') {
         return;
     }
-    master_remove_own_pid_file(m->conf->pid_file);
+    pidfile_remove_own(m->conf->pid_file);
     /* After a binary upgrade our pid file was renamed. */
     snprintf(oldbin, sizeof(oldbin), "%s.oldbin", m->conf->pid_file);
-    master_remove_own_pid_file(oldbin);
+    pidfile_remove_own(oldbin);
 }
 
 /* Opens listening sockets up to count on addr, reusing those already open. */
@@ -317,108 +223,6 @@ master_prepare_listeners(struct master *m, const struct conf *conf, int *fresh,
  * it on to the new master. If nobody can take it, closing it here is what
  * the old worker would have done.
  */
-/* Tries to pass a client on; true when it went (our copy may be closed). */
-static bool
-master_try_handoff(struct master *m, const struct ctl_handoff *h, int fd)
-{
-    if (m->state == MASTER_RUNNING) {
-        for (int tries = 0; tries < m->nworkers; tries++) {
-            struct master_worker *to = &m->rows[m->current[m->handoff_rr++ % m->nworkers]];
-
-            if (to->pid != 0 && !to->retiring
-                && ctl_send_handoff(to->ctl_fd, h, fd) == CORDIS_OK) {
-                return true;
-            }
-        }
-        return false;
-    }
-    return m->successor_fd >= 0 && ctl_send_handoff(m->successor_fd, h, fd) == CORDIS_OK;
-}
-
-/* Whether a client that could not be passed on yet may wait for a retry. */
-static bool
-master_handoff_can_wait(const struct master *m)
-{
-    return m->state == MASTER_RUNNING ? m->nworkers > 0 : m->successor_fd >= 0;
-}
-
-static void
-master_forward_handoff(struct master *m, const struct ctl_handoff *h, int fd)
-{
-    if (master_try_handoff(m, h, fd)) {
-        close(fd);
-    } else if (master_handoff_can_wait(m)) {
-        master_defer(m, -1, CTL_HANDOFF, h, fd);   /* every channel is full: later */
-    } else {
-        close(fd);   /* nobody to take it: what the old worker would have done */
-    }
-}
-
-/* Retries what full control channels could not take. */
-static void
-master_pending_cb(struct ev_loop *loop, ev_timer *timer, int revents)
-{
-    struct master *m = ev_userdata(loop);
-    struct master_pending *p = m->pending, **pp = &m->pending;
-
-    while ((p = *pp) != NULL) {
-        bool done;
-
-        if (p->row < 0) {
-            done = master_try_handoff(m, &p->h, p->fd);
-            if (!done && !master_handoff_can_wait(m)) {
-                done = true;
-            }
-            if (done) {
-                close(p->fd);
-            }
-        } else {
-            struct master_worker *w = &m->rows[p->row];
-
-            done = w->pid == 0 || w->ctl_fd < 0
-                || ctl_send(w->ctl_fd, (enum ctl_cmd)p->cmd) == CORDIS_OK
-                || (errno != EAGAIN && errno != EWOULDBLOCK);
-        }
-        if (done) {
-            *pp = p->next;
-            free(p);
-        } else {
-            pp = &p->next;
-        }
-    }
-    m->pending_tail = pp;
-    if (m->pending == NULL) {
-        ev_timer_stop(loop, timer);
-    }
-}
-
-/* Reads handed-over connections from a worker's or a master's channel. */
-static void
-master_ctl_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-    struct master *m = ev_userdata(loop);
-    struct ctl_handoff h;
-    int n, fd;
-
-    for (;;) {
-        n = ctl_recv(io->fd, &h, sizeof(h), &fd);
-        if (n <= 0) {
-            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-                ev_io_stop(loop, io);   /* the peer is gone (a worker is reaped by ev_child) */
-            }
-            return;
-        }
-        if (fd < 0) {
-            continue;
-        }
-        if (h.type == CTL_HANDOFF && n == (int)sizeof(h)) {
-            master_forward_handoff(m, &h, fd);
-        } else {
-            close(fd);
-        }
-    }
-}
-
 static void
 master_admin_move_cb(struct ev_loop *loop, ev_timer *timer, int revents)
 {
@@ -574,7 +378,7 @@ master_start_generation(struct master *m, int nworkers)
         w = &m->rows[row];
         memset(w, 0, sizeof(*w));
         ev_init(&w->respawn, master_respawn_cb);
-        ev_init(&w->ctl_io, master_ctl_cb);
+        ev_init(&w->ctl_io, relay_ctl_cb);
         w->ctl_fd = -1;
         w->in_use = true;
         w->index = i;
@@ -605,17 +409,17 @@ master_stop(struct master *m, enum master_state state)
         /* Retiring after a binary upgrade: clients go to the new master. */
         log_info("graceful stop: the new master (pid %d) takes over the clients",
                  (int)m->upgrade_pid);
-        master_send_all(m, CTL_RETIRE, true);
+        relay_send_all(m, CTL_RETIRE, true);
         ev_timer_set(&m->kill_timer, m->conf->proxy.drain_timeout / 1000.0
                      + MASTER_KILL_AFTER_SEC, 0.0);
     } else if (state == MASTER_QUITTING) {
         log_info("graceful stop: workers finish their requests, then exit");
-        master_send_all(m, CTL_QUIT, true);
+        relay_send_all(m, CTL_QUIT, true);
         ev_timer_set(&m->kill_timer, m->conf->proxy.drain_timeout / 1000.0
                      + MASTER_KILL_AFTER_SEC, 0.0);
     } else {
         log_info("fast stop: workers exit now");
-        master_send_all(m, CTL_TERMINATE, true);
+        relay_send_all(m, CTL_TERMINATE, true);
         ev_timer_set(&m->kill_timer, MASTER_KILL_AFTER_SEC, 0.0);
     }
     ev_timer_stop(m->loop, &m->kill_timer);
@@ -652,7 +456,7 @@ master_apply_live(struct master *m, const struct conf *old, const struct conf *c
         log_set_file(conf->log.file);
     }
     if (strcmp(old->pid_file, conf->pid_file) != 0) {
-        if (master_write_pid_file(conf->pid_file) == CORDIS_OK && old->pid_file[0] != '\0') {
+        if (pidfile_write(conf->pid_file) == CORDIS_OK && old->pid_file[0] != '\0') {
             unlink(old->pid_file);
         }
     }
@@ -748,7 +552,7 @@ master_reload_apply(struct master *m)
     m->last_reload_time = (int64_t)time(NULL);
 
     if (!restart) {
-        master_send_all(m, CTL_UPDATE, false);
+        relay_send_all(m, CTL_UPDATE, false);
         snprintf(m->last_reload, sizeof(m->last_reload), "ok: applied in place");
         log_info("reload done: applied in place");
         conf_free(old);
@@ -767,7 +571,7 @@ master_reload_apply(struct master *m)
             w->in_use = false;
         }
     }
-    master_send_all(m, CTL_RETIRE, true);
+    relay_send_all(m, CTL_RETIRE, true);
     if (nfresh > 0) {
         /* A new address: the old sockets stay open in the retiring workers
          * until they exit; the master keeps only the new ones. */
@@ -831,7 +635,7 @@ master_fold_old_stats(struct master *m)
 void
 master_notify_workers(struct master *m)
 {
-    master_send_all(m, CTL_UPDATE, false);
+    relay_send_all(m, CTL_UPDATE, false);
 }
 
 int
@@ -856,7 +660,7 @@ void
 master_publish_route(struct master *m, const struct shm_route *route)
 {
     shm_route_publish(m->shm, route);
-    master_send_all(m, CTL_UPDATE, false);
+    relay_send_all(m, CTL_UPDATE, false);
 }
 
 static void
@@ -880,7 +684,7 @@ master_signal_cb(struct ev_loop *loop, ev_signal *sig, int revents)
         break;
     case SIGNAL_REOPEN:
         log_reopen();
-        master_send_all(m, CTL_REOPEN, true);
+        relay_send_all(m, CTL_REOPEN, true);
         log_info("log file reopened");
         break;
     case SIGNAL_UPGRADE:
@@ -940,7 +744,7 @@ master_child_cb(struct ev_loop *loop, ev_child *child, int revents)
     /* Clients it handed over just before it exited are still queued on
      * its channel: pass them on before the channel closes with them. */
     if (ev_is_active(&w->ctl_io)) {
-        master_ctl_cb(loop, &w->ctl_io, EV_READ);
+        relay_ctl_cb(loop, &w->ctl_io, EV_READ);
     }
     ev_io_stop(m->loop, &w->ctl_io);
     close(w->ctl_fd);
@@ -983,70 +787,6 @@ master_child_cb(struct ev_loop *loop, ev_child *child, int revents)
     }
 }
 
-static int
-master_daemonize(int *ready_fd)
-{
-    int pipefd[2], devnull;
-    pid_t pid;
-    char c;
-
-    if (pipe2(pipefd, O_CLOEXEC) < 0) {
-        log_error("pipe() failed (%d: %s)", errno, strerror(errno));
-        return CORDIS_ERROR;
-    }
-    pid = fork();
-    if (pid < 0) {
-        log_error("fork() failed (%d: %s)", errno, strerror(errno));
-        return CORDIS_ERROR;
-    }
-    if (pid > 0) {
-        /* The parent exits when the master says it is ready (or failed). */
-        close(pipefd[1]);
-        _exit(read(pipefd[0], &c, 1) == 1 && c == '0' ? 0 : 1);
-    }
-    close(pipefd[0]);
-    setsid();
-    devnull = open("/dev/null", O_RDWR);
-    if (devnull >= 0) {
-        dup2(devnull, STDIN_FILENO);
-        dup2(devnull, STDOUT_FILENO);
-        close(devnull);
-    }
-    *ready_fd = pipefd[1];
-    return CORDIS_OK;
-}
-
-/* A daemon lets go of the terminal's stderr (kept open until here so setup
- * errors reach it) before any worker can inherit it. */
-static void
-master_quiet_stderr(int ready_fd)
-{
-    int devnull;
-
-    if (ready_fd < 0) {
-        return;
-    }
-    devnull = open("/dev/null", O_RDWR);
-    if (devnull >= 0) {
-        dup2(devnull, STDERR_FILENO);
-        close(devnull);
-    }
-}
-
-static void
-master_ready(int *ready_fd, bool ok)
-{
-    if (*ready_fd < 0) {
-        return;
-    }
-    if (write(*ready_fd, ok ? "0" : "1", 1) < 0) {
-        /* the parent is gone: nothing to tell */
-    }
-    close(*ready_fd);
-    *ready_fd = -1;
-    master_quiet_stderr(0);
-}
-
 /* A new binary started by USR2: take over the old master's sockets when
  * the address is still ours, and its stats. */
 static void
@@ -1063,7 +803,7 @@ master_adopt(struct master *m, struct upgrade_inherit *in)
     }
     if (in->peer_fd >= 0) {
         /* The old master hands us its clients when it retires. */
-        ev_io_init(&m->predecessor_io, master_ctl_cb, in->peer_fd, EV_READ);
+        ev_io_init(&m->predecessor_io, relay_ctl_cb, in->peer_fd, EV_READ);
         ev_io_start(m->loop, &m->predecessor_io);
     }
     if (strcmp(in->addr, m->conf->proxy.listen) == 0 && in->nlisten > 0) {
@@ -1095,13 +835,13 @@ master_run(const struct master_options *opts, struct conf *conf,
     m->successor_fd = -1;
     m->admin_move_fd = -1;
     m->pending_tail = &m->pending;
-    ev_timer_init(&m->pending_timer, master_pending_cb, MASTER_RETRY_SEC, MASTER_RETRY_SEC);
-    ev_init(&m->predecessor_io, master_ctl_cb);
+    ev_timer_init(&m->pending_timer, relay_retry_cb, MASTER_RETRY_SEC, MASTER_RETRY_SEC);
+    ev_init(&m->predecessor_io, relay_ctl_cb);
     ev_init(&m->admin_move, master_admin_move_cb);
     for (int row = 0; row < SHM_ROWS; row++) {
         m->rows[row].ctl_fd = -1;
         ev_init(&m->rows[row].respawn, master_respawn_cb);
-        ev_init(&m->rows[row].ctl_io, master_ctl_cb);
+        ev_init(&m->rows[row].ctl_io, relay_ctl_cb);
     }
     ev_set_userdata(m->loop, m);
     signal(SIGPIPE, SIG_IGN);
@@ -1112,7 +852,7 @@ master_run(const struct master_options *opts, struct conf *conf,
     /* A master started by an upgrade is already detached: no second fork. */
     if (upgrade_inherited(&inherit)) {
         inherited = true;
-    } else if (opts->daemonize && master_daemonize(&ready_fd) != CORDIS_OK) {
+    } else if (opts->daemonize && daemon_start(&ready_fd) != CORDIS_OK) {
         return 1;
     }
     m->shm = shm_create();
@@ -1127,7 +867,7 @@ master_run(const struct master_options *opts, struct conf *conf,
         log_error("cannot listen on %s, exiting", conf->proxy.listen);
         goto failed;
     }
-    if (master_write_pid_file(conf->pid_file) != CORDIS_OK) {
+    if (pidfile_write(conf->pid_file) != CORDIS_OK) {
         goto failed;
     }
     m->started = (int64_t)time(NULL);
@@ -1152,11 +892,11 @@ master_run(const struct master_options *opts, struct conf *conf,
     log_info("cordis %s master started (pid %d), %d workers on %s", PACKAGE_VERSION,
              (int)getpid(), conf->proxy.workers, conf->proxy.listen);
     m->generation = 1;
-    master_quiet_stderr(ready_fd);
+    daemon_quiet_stderr(ready_fd);
     if (master_start_generation(m, conf->proxy.workers) != CORDIS_OK) {
         goto failed;
     }
-    master_ready(&ready_fd, true);
+    daemon_ready(&ready_fd, true);
     if (inherited) {
         notify_mainpid(getpid());
     }
@@ -1166,15 +906,7 @@ master_run(const struct master_options *opts, struct conf *conf,
     ev_run(m->loop, 0);
 
     log_info("master exiting");
-    while (m->pending != NULL) {
-        struct master_pending *p = m->pending;
-
-        m->pending = p->next;
-        if (p->fd >= 0) {
-            close(p->fd);
-        }
-        free(p);
-    }
+    relay_forget(m);
     admin_stop(m->admin);
     shm_unmap_old(m->old_shm);
     if (ev_is_active(&m->predecessor_io)) {
@@ -1192,7 +924,7 @@ master_run(const struct master_options *opts, struct conf *conf,
     return m->exit_status;
 
 failed:
-    master_ready(&ready_fd, false);
+    daemon_ready(&ready_fd, false);
     master_close_listeners(m);
     shm_destroy(m->shm);
     conf_free(m->conf);
