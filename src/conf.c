@@ -16,7 +16,9 @@
  * the caller keeps whatever it had. This file never logs: the caller decides
  * whether an error goes to stderr (cordis -t), the log or the admin API.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -1071,6 +1073,75 @@ conf_check_admin(struct conf_ctx *ctx)
 
 /* ---- public ----------------------------------------------------------- */
 
+/*
+ * libconfig 1.5 keeps an integer without the L suffix in 32 bits and
+ * silently wraps a larger one (workers = 4294967298 would read as 2).
+ * Before parsing, find such literals in the text, outside strings and
+ * comments, and refuse them with their line.
+ */
+static int
+conf_check_integers(const char *path, const char *text, char *err, size_t errlen)
+{
+    const char *p = text;
+    int line = 1;
+
+    while (*p != '\0') {
+        if (*p == '\n') {
+            line++;
+            p++;
+        } else if (*p == '"') {
+            for (p++; *p != '\0' && *p != '"'; p++) {
+                if (*p == '\\' && p[1] != '\0') {
+                    p++;
+                } else if (*p == '\n') {
+                    line++;
+                }
+            }
+            p += *p == '"';
+        } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+            while (*p != '\0' && *p != '\n') {
+                p++;
+            }
+        } else if (p[0] == '/' && p[1] == '*') {
+            for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++) {
+                line += *p == '\n';
+            }
+            p += *p != '\0' ? 2 : 0;
+        } else if (isdigit((unsigned char)*p) && (p == text || !(isalnum((unsigned char)p[-1])
+                                                                || p[-1] == '_' || p[-1] == '.'))) {
+            const char *start = p;
+            bool negative = p > text && p[-1] == '-';
+            bool hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+            unsigned long long v = 0;
+            bool big = false;
+
+            for (p += hex ? 2 : 0; hex ? isxdigit((unsigned char)*p) : isdigit((unsigned char)*p); p++) {
+                unsigned d = isdigit((unsigned char)*p) ? (unsigned)(*p - '0')
+                                                        : (unsigned)(tolower((unsigned char)*p) - 'a' + 10);
+
+                big = big || v > (ULLONG_MAX - d) / (hex ? 16 : 10);
+                v = v * (hex ? 16 : 10) + d;
+            }
+            if (*p == '.' || *p == 'e' || *p == 'E' || *p == 'L') {
+                while (isalnum((unsigned char)*p) || *p == '.' || *p == '+' || *p == '-') {
+                    p++;   /* a float, or an explicit 64-bit integer */
+                }
+                continue;
+            }
+            if (big || (hex ? v > 0xffffffffULL
+                            : v > (negative ? 2147483648ULL : 2147483647ULL))) {
+                snprintf(err, errlen, "%s:%d: integer %s%.*s does not fit in 32 bits "
+                         "(write it with an L suffix for 64 bits)", path, line,
+                         negative ? "-" : "", (int)CORDIS_MIN(p - start, 40), start);
+                return CORDIS_ERROR;
+            }
+        } else {
+            p++;
+        }
+    }
+    return CORDIS_OK;
+}
+
 int
 conf_read_file(const char *path, char **text, size_t *size, char *err,
                size_t errlen)
@@ -1170,6 +1241,9 @@ conf_load_text(const char *path, const char *text, size_t size,
         }
     }
 
+    if (conf_check_integers(path, text, err, errlen) != CORDIS_OK) {
+        goto done;
+    }
     if (!config_read_string(&ctx.cfg, text)) {
         /* The file is set only when the error is in an @include file. */
         snprintf(err, errlen, "%s:%d: %s",
