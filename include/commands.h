@@ -97,7 +97,7 @@ CMD_X(COMMAND_HELP,                  "command|help",                    2, 0,  0
 CMD_X(COMMAND_INFO,                  "command|info",                   -2, 0,  0, 0, CMD_KEYS_FIXED,        0, CMD_PROXY)
 CMD_X(COMMAND_LIST,                  "command|list",                   -2, 0,  0, 0, CMD_KEYS_FIXED,        0, CMD_PROXY)
 CMD_X(CONFIG,                        "config",                         -2, 0,  0, 0, CMD_KEYS_FIXED,        0, CMD_FORBIDDEN | CMD_CONTAINER)
-CMD_X(CONFIG_GET,                    "config|get",                     -3, 0,  0, 0, CMD_KEYS_FIXED,        0, CMD_FORBIDDEN)
+CMD_X(CONFIG_GET,                    "config|get",                     -3, 0,  0, 0, CMD_KEYS_FIXED,        0, CMD_NOKEY)
 CMD_X(CONFIG_HELP,                   "config|help",                     2, 0,  0, 0, CMD_KEYS_FIXED,        0, CMD_FORBIDDEN)
 CMD_X(CONFIG_RESETSTAT,              "config|resetstat",                2, 0,  0, 0, CMD_KEYS_FIXED,        0, CMD_FORBIDDEN)
 CMD_X(CONFIG_REWRITE,                "config|rewrite",                  2, 0,  0, 0, CMD_KEYS_FIXED,        0, CMD_FORBIDDEN)

@@ -25,4 +25,8 @@ struct reply;
 void local_info_text(struct worker *w, int argc, const struct cstr *argv,
                      struct reply *r);
 
+/* CONFIG GET is answered by a backend; its reply loses the parameters that
+ * hold passwords (requirepass, masterauth, ...) before the client sees it. */
+void local_config_filter(struct req *req);
+
 #endif /* CORDIS_LOCAL_H */

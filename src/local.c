@@ -16,6 +16,7 @@
 #include "local.h"
 #include "multikey.h"
 #include "reply.h"
+#include "resp.h"
 #include "request.h"
 #include "session.h"
 #include "shm.h"
@@ -607,4 +608,75 @@ local_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
                       command_upper_name(req->cmd));
     }
     return CORDIS_OK;
+}
+
+/* --- CONFIG GET's reply ----------------------------------------------------- */
+
+/* Parameters whose values are secrets: requirepass, masterauth, masteruser,
+ * tls-key-file-pass, tls-client-key-file-pass. */
+static bool
+local_secret_param(const char *name, size_t len)
+{
+    return memmem(name, len, "pass", 4) != NULL || memmem(name, len, "auth", 4) != NULL
+        || (len == 10 && memcmp(name, "masteruser", 10) == 0);
+}
+
+/* Walks a CONFIG GET reply (name, value, name, value, ...); with out set,
+ * copies the pairs that hold no secret. Returns the pairs kept, -1 when the
+ * reply is not such an array. */
+static int64_t
+local_config_pairs(const struct req *req, struct reply *out)
+{
+    const char *r = req->reply;
+    size_t at = resp_array_header_len(r, req->reply_len);
+    struct resp_reply_parser p;
+    int64_t kept = 0;
+
+    if (at == 0 || req->reply_int < 0 || req->reply_int % 2 != 0) {
+        return -1;
+    }
+    for (int64_t i = 0; i < req->reply_int; i += 2) {
+        size_t name_at = at, name_len, pair_len;
+
+        resp_reply_parser_init(&p, INT64_MAX);
+        if (resp_parse_reply(&p, r + at, req->reply_len - at) != RESP_OK || p.type != '$'
+            || p.integer < 0) {
+            return -1;
+        }
+        name_len = (size_t)p.integer;
+        at += p.len;
+        resp_reply_parser_init(&p, INT64_MAX);
+        if (at >= req->reply_len
+            || resp_parse_reply(&p, r + at, req->reply_len - at) != RESP_OK) {
+            return -1;
+        }
+        at += p.len;
+        pair_len = at - name_at;
+        if (!local_secret_param(r + name_at + resp_bulk_header_len(name_len), name_len)) {
+            kept++;
+            if (out != NULL) {
+                reply_raw(out, r + name_at, pair_len);
+            }
+        }
+    }
+    return kept;
+}
+
+void
+local_config_filter(struct req *req)
+{
+    struct reply out;
+    int64_t kept;
+
+    if (req->reply_type != '*') {
+        return;
+    }
+    kept = local_config_pairs(req, NULL);
+    if (kept < 0 || kept * 2 == req->reply_int) {
+        return;   /* not the shape we know, or nothing to hide */
+    }
+    reply_init(&out);
+    reply_array(&out, kept * 2);
+    local_config_pairs(req, &out);
+    req_take_reply(req, &out);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "command.h"
+#include "local.h"
 #include "mbuf.h"
 #include "multikey.h"
 #include "reply.h"
@@ -172,6 +173,9 @@ req_finish(struct worker *w, struct req *req)
         multikey_coalesce(parent);
         req = parent;
         req->done = 1;
+    }
+    if (req->cmd != NULL && req->cmd->id == COMMAND_CONFIG_GET) {
+        local_config_filter(req);
     }
     req_count(w, req);
     if (req->session == NULL) {

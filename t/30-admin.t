@@ -480,6 +480,16 @@ my @victims = worker_pids($c);
               && (resp_cmd($s, 'GET', "tk:$i") // '') eq $i;
     }
     is($ok, 20, 'SET/GET reach the password-protected backends (backend.auth)');
+    # CONFIG GET goes to a backend, but never hands out its passwords.
+    is_deeply(resp_cmd($s, 'CONFIG', 'GET', 'requirepass'), [], 'CONFIG GET requirepass: hidden');
+    is_deeply(resp_cmd($s, 'CONFIG', 'GET', 'masterauth'), [], 'CONFIG GET masterauth: hidden');
+    is_deeply(resp_cmd($s, 'CONFIG', 'GET', 'maxmemory'), [ 'maxmemory', '0' ], 'CONFIG GET maxmemory: answered');
+    my $all = resp_cmd($s, 'CONFIG', 'GET', '*');
+    ok(ref $all eq 'ARRAY' && @$all > 100 && @$all % 2 == 0, 'CONFIG GET *: name/value pairs');
+    my %params = ref $all eq 'ARRAY' ? @$all : ();
+    ok(exists $params{maxmemory} && !exists $params{requirepass} && !exists $params{masterauth}
+       && !exists $params{masteruser}, '... without the password parameters');
+    ok(!grep({ defined $_ && $_ eq $bpw } @{ $all || [] }), "... and without the backend's password");
     close $s;
     my $res = admin_put($tconf, '/api/proxy/reload', headers => { Authorization => "Bearer $token" });
     is($res->{status}, 200, 'reload with the token is 200');
