@@ -59,28 +59,6 @@ sub same {
     return $got;
 }
 
-# Reads a reply, or notices that the peer closed: returns 'closed' then,
-# 'timeout' when nothing came within $t seconds.
-sub read_or_closed {
-    my ($s, $t) = @_;
-    my $left = Time::HiRes::alarm(0);    # the watchdog's time, restored below
-    my $t0 = Time::HiRes::time();
-    my $r = eval {
-        local $SIG{ALRM} = sub { die "timeout\n" };
-        Time::HiRes::alarm($t // 5);
-        my $x = resp_read($s);
-        Time::HiRes::alarm(0);
-        $x;
-    };
-    my $err = $@ // '';
-    Time::HiRes::alarm(0);
-    Time::HiRes::alarm(max2(0.01, $left - (Time::HiRes::time() - $t0))) if $left;
-    return 'closed' if $err eq "connection closed\n";
-    return 'timeout' if $err eq "timeout\n";
-    die $err if $err;
-    return $r;
-}
-sub max2 { $_[0] > $_[1] ? $_[0] : $_[1] }
 
 # --- strings ------------------------------------------------------------------
 
@@ -378,7 +356,7 @@ is_deeply(resp_cmd($cs, 'EVAL', $script, 2, key_in_group('lua', 1), key_in_group
             $worst = 99 unless defined $v && $v eq 'fast';
         }
         cmp_ok($worst, '<', 0.5, sprintf("$cmd->[0] ... BLOCK does not hold up other clients of its group (worst %.2f s)", $worst));
-        my $r = read_or_closed($blocker, 5);
+        my $r = resp_read_or_closed($blocker, 5);
         ok(!defined $r || ref $r eq 'HASH', "$cmd->[0] BLOCK: answered (nil or an error)");
     }
     close $_ for $blocker, @others;
@@ -593,7 +571,7 @@ same('auth without password', 'AUTH', 'default', 'x');
     my $s = resp_connect($conf->{port});
     print $s "*1\r\n\$4\r\nQUIT\r\n*3\r\n\$3\r\nSET\r\n\$" . length($k) . "\r\n$k\r\n\$1\r\n1\r\n";
     is(resp_read($s), 'OK', 'QUIT answers +OK');
-    is(read_or_closed($s, 5), 'closed', 'connection closed after QUIT');
+    is(resp_read_or_closed($s, 5), 'closed', 'connection closed after QUIT');
     close $s;
     is(redis_cmd(backend_of($k), 'EXISTS', $k), 0, 'command pipelined after QUIT was not executed');
     is(resp_cmd($cs, 'EXISTS', $k), 0, 'and cordis agrees');
@@ -606,7 +584,7 @@ same('auth without password', 'AUTH', 'default', 'x');
     is(resp_read($s), 'OK', 'SET before QUIT answered');
     is(resp_read($s), '2', 'GET before QUIT answered');
     is(resp_read($s), 'OK', 'then QUIT');
-    is(read_or_closed($s, 5), 'closed', 'then the close');
+    is(resp_read_or_closed($s, 5), 'closed', 'then the close');
     close $s;
 }
 

@@ -72,27 +72,6 @@ sub raw {
     return @r;
 }
 
-# Reads one reply, or 'closed' / 'timeout'.
-sub read_or_closed {
-    my ($s, $t) = @_;
-    my $left = Time::HiRes::alarm(0);    # the watchdog's time, restored below
-    my $t0 = Time::HiRes::time();
-    my $r = eval {
-        local $SIG{ALRM} = sub { die "timeout\n" };
-        Time::HiRes::alarm($t // 5);
-        my $x = resp_read($s);
-        Time::HiRes::alarm(0);
-        $x;
-    };
-    my $err = $@ // '';
-    Time::HiRes::alarm(0);
-    Time::HiRes::alarm(max2(0.01, $left - (Time::HiRes::time() - $t0))) if $left;
-    return 'closed' if $err eq "connection closed\n";
-    return 'timeout' if $err eq "timeout\n";
-    die $err if $err;
-    return $r;
-}
-sub max2 { $_[0] > $_[1] ? $_[0] : $_[1] }
 
 # A client that stays connected through everything and must stay healthy.
 my $other = resp_connect($conf->{port});
@@ -313,7 +292,7 @@ sub bystander_ok {
     my $b = enc('SET', 'split2', $v);
     syswrite($s, substr($b, 0, 50000));
     Time::HiRes::sleep(0.05);
-    is(read_or_closed($s, 0.2), 'timeout', 'nothing answered for half a request');
+    is(resp_read_or_closed($s, 0.2), 'timeout', 'nothing answered for half a request');
     my $off = 50000;
     while ($off < length $b) { $off += syswrite($s, $b, length($b) - $off, $off) }
     is(resp_read($s), 'OK', 'second half completes it');
@@ -328,15 +307,15 @@ sub bystander_ok {
     ok($rss0, "worker RSS before: $rss0 kB");
     my $s = resp_connect($conf->{port});
     syswrite($s, "*2000000000\r\n");
-    is(read_or_closed($s, 0.3), 'timeout', '*2000000000: waits for the arguments (as Redis does)');
+    is(resp_read_or_closed($s, 0.3), 'timeout', '*2000000000: waits for the arguments (as Redis does)');
     syswrite($s, "\$3\r\nGET\r\n\$1\r\na\r\n" x 100);
-    is(read_or_closed($s, 0.3), 'timeout', 'still waiting after 200 arguments');
+    is(resp_read_or_closed($s, 0.3), 'timeout', 'still waiting after 200 arguments');
     bystander_ok('*2000000000');
     my $rss1 = proc_rss_kb($worker);
     cmp_ok($rss1 - $rss0, '<', 20 * 1024, "worker RSS did not jump ($rss0 -> $rss1 kB)");
     my $s2 = resp_connect($conf->{port});
     syswrite($s2, "*1\r\n\$500000000\r\n");
-    is(read_or_closed($s2, 0.3), 'timeout', '$500000000 (under the 512 MB limit): waits');
+    is(resp_read_or_closed($s2, 0.3), 'timeout', '$500000000 (under the 512 MB limit): waits');
     syswrite($s2, 'z' x 65536);
     my $rss2 = proc_rss_kb($worker);
     cmp_ok($rss2 - $rss0, '<', 20 * 1024, "worker RSS did not jump for a 500 MB declared bulk ($rss0 -> $rss2 kB)");

@@ -316,6 +316,33 @@ sub redis_cmd {
     return $r;
 }
 
+# Reads one reply with a deadline of $t seconds (default 5): the reply, or
+# 'closed' when the peer closed, or 'timeout'. A test's own alarm (its
+# watchdog) is put back afterwards with what was left of it.
+sub resp_read_or_closed {
+    my ($s, $t) = @_;
+    my $left = Time::HiRes::alarm(0);
+    my $t0 = Time::HiRes::time();
+    my $r = eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        Time::HiRes::alarm($t // 5);
+        my $x = resp_read($s);
+        Time::HiRes::alarm(0);
+        $x;
+    };
+    my $err = $@ // '';
+    Time::HiRes::alarm(0);
+    if ($left) {
+        my $rest = $left - (Time::HiRes::time() - $t0);
+        Time::HiRes::alarm($rest > 0.01 ? $rest : 0.01);
+    }
+    return 'closed' if $err eq "connection closed\n";
+    return 'timeout' if $err eq "timeout\n";
+    die $err if $err;
+    return $r;
+}
+push @EXPORT, 'resp_read_or_closed';
+
 END {
     my $status = $?;
     for my $pid (@started) {
