@@ -36,17 +36,6 @@ my $rs = resp_connect($ref->{port});
 sub backend_of { codis_slot($_[0]) < 512 ? $r1->{port} : $r2->{port} }
 
 # The n-th key "prefix:i" whose slot is in group g (1: 0-511, 2: 512-1023).
-sub key_in_group {
-    my ($prefix, $g, $n) = @_;
-    $n //= 0;
-    for my $i (0 .. 100000) {
-        my $k = "$prefix:$i";
-        my $in = codis_slot($k) < 512 ? 1 : 2;
-        next unless $in == $g;
-        return $k if $n-- == 0;
-    }
-    die "no key for $prefix in group $g";
-}
 
 # Sends a command to cordis and to the reference; the replies must match.
 sub same {

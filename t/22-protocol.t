@@ -33,10 +33,6 @@ my $cordis = start_cordis($conf);
 my ($worker) = wait_for(sub { my @w = worker_pids($cordis); @w == 1 ? $w[0] : 0 }, 10);
 ok($worker, "one worker ($worker)");
 
-sub enc {
-    my @args = @_;
-    return '*' . scalar(@args) . "\r\n" . join('', map { '$' . length($_) . "\r\n$_\r\n" } @args);
-}
 
 # Writes bytes from a child process, so a reader is never needed to let a
 # big write finish (the parent reads the replies meanwhile).
@@ -85,7 +81,7 @@ sub bystander_ok {
 
 {
     my $s = resp_connect($conf->{port});
-    my $bytes = join '', map { enc('SET', "k$_", "v$_") . enc('GET', "k$_") } 1 .. 5000;
+    my $bytes = join '', map { resp_encode('SET', "k$_", "v$_") . resp_encode('GET', "k$_") } 1 .. 5000;
     my $pid = send_bg($s, $bytes);
     my ($bad, $n) = (0, 0);
     for my $i (1 .. 5000) {
@@ -98,7 +94,7 @@ sub bystander_ok {
     is($n, 10000, '10000 replies');
     is($bad, 0, 'SET/GET pairs come back in order');
 
-    $pid = send_bg($s, enc('INCR', 'pipe:counter') x 10000);
+    $pid = send_bg($s, resp_encode('INCR', 'pipe:counter') x 10000);
     my @replies = map { resp_read($s) } 1 .. 10000;
     wait_child($pid);
     is_deeply(\@replies, [ 1 .. 10000 ], 'INCR x 10000 pipelined: 1..10000 in order');
@@ -109,7 +105,7 @@ sub bystander_ok {
         push @cmds, [ 'GET', "k$i" ], [ 'PING', "p$i" ], [ 'ECHO', "e$i" ], [ 'MGET', "k$i", 'foo', "k" . ($i + 1) ],
                     [ 'NOSUCH', $i ];
     }
-    $pid = send_bg($s, join '', map { enc(@$_) } @cmds);
+    $pid = send_bg($s, join '', map { resp_encode(@$_) } @cmds);
     my $wrong = 0;
     for my $i (1 .. 2000) {
         my @r = map { resp_read($s) } 1 .. 5;
@@ -129,8 +125,8 @@ sub bystander_ok {
     for my $round (1 .. 3) {
         my $s = resp_connect($conf->{port});
         my $bytes = join '', map {
-            enc('GET', "k$_") . enc('MGET', "k$_", 'foo', 'a', 'b') . enc('DEL', "gone:$_", "gone:x$_")
-              . enc('INFO', 'keyspace') . enc('PING')
+            resp_encode('GET', "k$_") . resp_encode('MGET', "k$_", 'foo', 'a', 'b') . resp_encode('DEL', "gone:$_", "gone:x$_")
+              . resp_encode('INFO', 'keyspace') . resp_encode('PING')
         } 1 .. 1000;
         syswrite($s, $bytes);
         close $s;    # gone before most replies are back
@@ -147,7 +143,7 @@ sub bystander_ok {
     my $big = join '', map { chr(($_ * 7 + ($_ >> 8)) % 256) } 0 .. 65535;
     $big = $big x 128;   # 8 MB, every byte value
     is(length $big, 8 * 1024 * 1024, '8 MB value');
-    my $pid = send_bg($s, enc('SET', 'big', $big));
+    my $pid = send_bg($s, resp_encode('SET', 'big', $big));
     is(resp_read($s), 'OK', 'SET of 8 MB');
     wait_child($pid);
     my $got = resp_cmd($s, 'GET', 'big');
@@ -156,7 +152,7 @@ sub bystander_ok {
     my $port = codis_slot('big') < 512 ? $r1->{port} : $r2->{port};
     ok(redis_cmd($port, 'GET', 'big') eq $big, 'the backend holds the same bytes');
     # Twice in one pipeline, with a small request between.
-    print $s enc('GET', 'big') . enc('PING') . enc('GET', 'big');
+    print $s resp_encode('GET', 'big') . resp_encode('PING') . resp_encode('GET', 'big');
     my @r = map { resp_read($s) } 1 .. 3;
     ok($r[0] eq $big && $r[1] eq 'PONG' && $r[2] eq $big, 'two 8 MB replies pipelined around a PING');
 
@@ -245,7 +241,7 @@ sub bystander_ok {
 
     # Replies to what came before the bad request still go out first.
     my $s = resp_connect($conf->{port});
-    syswrite($s, enc('SET', 'before', 'err') . enc('GET', 'before') . "PING\r\n*1\r\nfoo\r\n" . enc('SET', 'after', 1));
+    syswrite($s, resp_encode('SET', 'before', 'err') . resp_encode('GET', 'before') . "PING\r\n*1\r\nfoo\r\n" . resp_encode('SET', 'after', 1));
     my ($got, $closed) = read_until_eof($s, 5);
     is($got, "+OK\r\n\$3\r\nerr\r\n+PONG\r\n-ERR Protocol error: expected '\$', got 'f'\r\n",
        'replies before a protocol error, then the error');
@@ -273,14 +269,14 @@ sub bystander_ok {
 {
     my $s = resp_connect($conf->{port});
     setsockopt($s, IPPROTO_TCP, TCP_NODELAY, 1);
-    my $cmd = enc('SET', 'split', 'x' x 19);
+    my $cmd = resp_encode('SET', 'split', 'x' x 19);
     is(length $cmd, 50, 'a 50-byte request');
     for my $i (0 .. 49) {
         syswrite($s, substr($cmd, $i, 1));
         Time::HiRes::sleep(0.002);   # let each byte arrive on its own
     }
     is(resp_read($s), 'OK', 'request split over 50 writes works');
-    my $two = "GET split\r\n" . enc('GET', 'split');
+    my $two = "GET split\r\n" . resp_encode('GET', 'split');
     for my $i (0 .. length($two) - 1) {
         syswrite($s, substr($two, $i, 1));
         Time::HiRes::sleep(0.002);
@@ -289,7 +285,7 @@ sub bystander_ok {
     is(resp_read($s), 'x' x 19, 'then a multibulk one');
     # A bulk that arrives in two halves far apart.
     my $v = 'y' x 100000;
-    my $b = enc('SET', 'split2', $v);
+    my $b = resp_encode('SET', 'split2', $v);
     syswrite($s, substr($b, 0, 50000));
     Time::HiRes::sleep(0.05);
     is(resp_read_or_closed($s, 0.2), 'timeout', 'nothing answered for half a request');

@@ -29,21 +29,7 @@ my $conf = write_conf(
 );
 my $cordis = start_cordis($conf);
 
-sub enc {
-    my @args = @_;
-    return '*' . scalar(@args) . "\r\n" . join('', map { '$' . length($_) . "\r\n$_\r\n" } @args);
-}
 
-sub key_in_group {
-    my ($prefix, $g, $n) = @_;
-    $n //= 0;
-    for my $i (0 .. 100000) {
-        my $k = "$prefix:$i";
-        next unless (codis_slot($k) < 512 ? 1 : 2) == $g;
-        return $k if $n-- == 0;
-    }
-    die "no key";
-}
 
 # Writes bytes from a child, so the parent can read replies meanwhile.
 sub send_bg {
@@ -90,7 +76,7 @@ is(resp_cmd($s, 'MSET', map { ($_, "v:$_") } @k1, @k2), 'OK', 'keys set in both 
     kill 'STOP', $r2->{pid};
     my @cmds = map { $_ % 2 ? [ 'GET', $k1[ $_ % 10 ] ] : [ 'GET', $k2[ $_ % 10 ] ] } 0 .. 999;
     my $before = processed($r1->{port});
-    my $pid = send_bg($s, join '', map { enc(@$_) } @cmds);
+    my $pid = send_bg($s, join '', map { resp_encode(@$_) } @cmds);
     # Once group 1 has seen its 500, cordis has dispatched all 1000.
     ok(wait_for(sub { processed($r1->{port}) - $before >= 501 }, 10), 'group 1 got its 500 requests');
     kill 'KILL', $r2->{pid};
@@ -150,7 +136,7 @@ is(resp_cmd($s, 'MSET', map { ($_, "v:$_") } @k1, @k2), 'OK', 'keys set in both 
     resp_cmd($s, 'MSET', map { ($_, "v:$_") } @k2);
     my $s2 = resp_connect($conf->{port});
     my @cmds = map { [ 'GET', $_ % 2 ? $k1[ $_ % 10 ] : $k2[ $_ % 10 ] ] } 0 .. 3999;
-    my $pid = send_bg($s2, join '', map { enc(@$_) } @cmds);
+    my $pid = send_bg($s2, join '', map { resp_encode(@$_) } @cmds);
     my ($first) = resp_read($s2);
     kill 'KILL', $r2->{pid};
     my @r = ($first, map { resp_read($s2) } 2 .. 4000);
@@ -185,7 +171,7 @@ is(resp_cmd($s, 'MSET', map { ($_, "v:$_") } @k1, @k2), 'OK', 'keys set in both 
     kill 'STOP', $r2->{pid};
     my $gone = resp_connect($conf->{port});
     my $before = processed($r1->{port});
-    print $gone join '', map { enc('GET', $k2[ $_ % 10 ]) . enc('MGET', $k1[ $_ % 10 ], $k2[ $_ % 10 ]) . enc('INFO') } 0 .. 299;
+    print $gone join '', map { resp_encode('GET', $k2[ $_ % 10 ]) . resp_encode('MGET', $k1[ $_ % 10 ], $k2[ $_ % 10 ]) . resp_encode('INFO') } 0 .. 299;
     # Group 1's halves of the MGETs and INFOs arriving means cordis sent them all.
     ok(wait_for(sub { processed($r1->{port}) - $before >= 600 }, 10), 'requests in flight');
     close $gone;
@@ -211,7 +197,7 @@ is(resp_cmd($s, 'MSET', map { ($_, "v:$_") } @k1, @k2), 'OK', 'keys set in both 
         [ 'MGET', @k1 ],
         [ 'PING' ],
     );
-    print $s join '', map { enc(@$_) } @cmds;
+    print $s join '', map { resp_encode(@$_) } @cmds;
     my @r = map { resp_read($s) } @cmds;
     like($r[0]{err} // '', $unavailable, 'MSET across groups, one dead: one error');
     like($r[1]{err} // '', $unavailable, 'MGET across groups, one dead: one error');
@@ -228,7 +214,7 @@ is(resp_cmd($s, 'MSET', map { ($_, "v:$_") } @k1, @k2), 'OK', 'keys set in both 
     ok(wait_for(sub { my $r = resp_cmd($s, 'SET', $k2[0], 'z'); !ref $r && $r eq 'OK' }, 5), 'group 2 back');
     kill 'STOP', $r2->{pid};
     my @many = map { [ 'MGET', $k1[ $_ % 10 ], $k2[ $_ % 10 ], $k1[ ($_ + 1) % 10 ] ] } 0 .. 199;
-    print $s join '', map { enc(@$_) } @many, [ 'MSET', $k1[0], 'a', $k2[0], 'b' ], [ 'GET', $k1[2] ];
+    print $s join '', map { resp_encode(@$_) } @many, [ 'MSET', $k1[0], 'a', $k2[0], 'b' ], [ 'GET', $k1[2] ];
     kill 'KILL', $r2->{pid};
     my @rr = map { resp_read($s) } 0 .. 201;
     is(scalar(grep { ref $_ eq 'HASH' && $_->{err} =~ $unavailable } @rr[0 .. 200]), 201,

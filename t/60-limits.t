@@ -70,10 +70,6 @@ sub hwm {
 }
 sub mb { return sprintf('%.1f MB', $_[0] / 1024) }
 
-sub enc {
-    my @args = @_;
-    return '*' . scalar(@args) . "\r\n" . join('', map { '$' . length($_) . "\r\n$_\r\n" } @args);
-}
 
 # Writes bytes from a child process, so a big pipeline can be sent while
 # nobody reads the replies.
@@ -133,16 +129,6 @@ sub backend_requests {
     return $b ? $b->{requests} : -1;
 }
 
-sub key_in_group {
-    my ($prefix, $g, $n) = @_;
-    $n //= 0;
-    for my $i (0 .. 100000) {
-        my $k = "$prefix:$i";
-        next unless (codis_slot($k) < 512 ? 1 : 2) == $g;
-        return $k if $n-- == 0;
-    }
-    die "no key";
-}
 
 # --- proxy.max_clients ---------------------------------------------------------------
 
@@ -191,7 +177,7 @@ sub key_in_group {
     my $n = 3000;
     my $before = backend_requests($c, $r1->{port}) + backend_requests($c, $r2->{port});
     my $x = small_rcvbuf_connect($port);
-    my $writer = send_bg($x, join '', map { enc('GET', $keys[ $_ % 10 ]) } 0 .. $n - 1);
+    my $writer = send_bg($x, join '', map { resp_encode('GET', $keys[ $_ % 10 ]) } 0 .. $n - 1);
     # Not read for 3 s: what cordis sends to the backends, and its memory.
     my ($peak, $sent) = (0, 0);
     wait_for(sub {
@@ -240,7 +226,7 @@ sub key_in_group {
     kill 'STOP', $r1->{pid};
     my $x = resp_connect($port);
     my $n = 20_000;
-    my $writer = send_bg($x, enc('GET', $k) x $n);
+    my $writer = send_bg($x, resp_encode('GET', $k) x $n);
     my $sent = 0;
     wait_for(sub { $sent = backend_requests($c, $r1->{port}) - $before; $sent >= 100 }, 5);
     # Given time to go past the limit, it must not.
@@ -275,7 +261,7 @@ sub key_in_group {
     my $x = small_rcvbuf_connect($port);
     ok(wait_for(sub { (info_field($s, 'clients', 'connected_clients') // 0) == 2 }, 5), 'two clients');
     my $t0 = time;
-    syswrite($x, enc('GET', $k) x 100);
+    syswrite($x, resp_encode('GET', $k) x 100);
     my @slow;
     my $closed = wait_for(sub {
         my $t = time;
@@ -297,7 +283,7 @@ sub key_in_group {
     # A slow reader that keeps reading is not "not reading": with 10 MB
     # pending and 600 KB/s taken, it must not be closed after 1 s.
     my $y = small_rcvbuf_connect($port);
-    syswrite($y, enc('GET', $k) x 100);
+    syswrite($y, resp_encode('GET', $k) x 100);
     my $taken = 0;
     my $gone = wait_for(sub {
         my $n = sysread($y, my $buf, 32 * 1024);
@@ -322,7 +308,7 @@ sub key_in_group {
     my $port = $c->{conf}{port};
     my $idle = resp_connect($port);
     my $busy = resp_connect($port);
-    syswrite($idle, enc('PING'));
+    syswrite($idle, resp_encode('PING'));
     is(sys_reply($idle), "+PONG\r\n", 'idle client: one PING');
     my $t0 = time;
     my ($eof, $busy_ok) = (0, 1);
@@ -352,11 +338,11 @@ sub key_in_group {
 
     my $c0 = cordis_with('recvtimeout0', session => { recv_timeout => '0s' });
     my $s = resp_connect($c0->{conf}{port});
-    syswrite($s, enc('PING'));
+    syswrite($s, resp_encode('PING'));
     is(sys_reply($s), "+PONG\r\n", 'recv_timeout 0: PING');
     my $gone = wait_for(sub { IO::Select->new($s)->can_read(0.1) ? 1 : 0 }, 3);
     ok(!$gone, 'recv_timeout 0: an idle client stays open for 3 s');
-    syswrite($s, enc('PING'));
+    syswrite($s, resp_encode('PING'));
     is(sys_reply($s), "+PONG\r\n", '... and is served');
     close $s;
     stop_cordis($c0);
@@ -387,17 +373,17 @@ sub key_in_group {
 
     # At the limits: refused for want of AUTH, but not a protocol error.
     $s = resp_connect($port);
-    syswrite($s, enc('MSET', (map { ("k$_", 'v') } 1 .. 4), 'x'));    # 10 arguments
+    syswrite($s, resp_encode('MSET', (map { ("k$_", 'v') } 1 .. 4), 'x'));    # 10 arguments
     like(sys_reply($s), qr/^-NOAUTH /, '*10 before AUTH: NOAUTH, no protocol error');
-    syswrite($s, enc('SET', 'k', 'x' x 16384));
+    syswrite($s, resp_encode('SET', 'k', 'x' x 16384));
     like(sys_reply($s), qr/^-NOAUTH /, '16384-byte bulk before AUTH: NOAUTH');
 
     my $f0 = $auth_failures->();
     for my $pw (qw(wrong also-wrong sekret2)) {
-        syswrite($s, enc('AUTH', $pw));
+        syswrite($s, resp_encode('AUTH', $pw));
         like(sys_reply($s), qr/^-(WRONGPASS|ERR) /, "AUTH $pw: refused");
     }
-    syswrite($s, enc('AUTH', 'sekret'));
+    syswrite($s, resp_encode('AUTH', 'sekret'));
     is(sys_reply($s), "+OK\r\n", 'AUTH with the password: OK');
     ok(wait_for(sub { $auth_failures->() == $f0 + 3 }, 5),
        'admin stats net.auth_failures counts the 3 failures') or diag('got ' . $auth_failures->() . ", was $f0");

@@ -21,21 +21,7 @@ $SIG{ALRM} = sub { die "test timed out\n" };
 Time::HiRes::alarm(150);
 $SIG{PIPE} = 'IGNORE';
 
-sub enc {
-    my @args = @_;
-    return '*' . scalar(@args) . "\r\n" . join('', map { '$' . length($_) . "\r\n$_\r\n" } @args);
-}
 
-sub key_in_group {
-    my ($prefix, $g, $n) = @_;
-    $n //= 0;
-    for my $i (0 .. 100000) {
-        my $k = "$prefix:$i";
-        next unless (codis_slot($k) < 512 ? 1 : 2) == $g;
-        return $k if $n-- == 0;
-    }
-    die "no key";
-}
 
 # Starts cordis and waits for its workers. (args => [] skips start_cordis's
 # own wait, which is done here.)
@@ -210,7 +196,7 @@ my $fake = fake_backend($fport, $fdir);
 
     # A fault with other requests pipelined behind it, to both groups.
     fake_mode($fdir, 'badtype');
-    print $s enc('GET', $hk), enc('GET', $fk), enc('GET', $hk), enc('PING');
+    print $s resp_encode('GET', $hk), resp_encode('GET', $fk), resp_encode('GET', $hk), resp_encode('PING');
     my @r = map { scalar eval { resp_read($s) } } 1 .. 4;
     fake_mode($fdir, 'ok');
     is($r[0], 'real', 'pipelined: the healthy request before the fault');
@@ -331,7 +317,7 @@ SKIP: {
     my @k1 = map { key_in_group('mk', 1, $_) } 0 .. 2;
     my @k2 = map { key_in_group('mk', 2, $_) } 0 .. 2;
     my $unavailable = qr/^ERR backend 127\.0\.0\.1:$p2 unavailable: \S/;
-    print $s enc('MSET', map { ($_, "v:$_") } @k1, @k2), enc('MGET', @k1, @k2), enc('MGET', @k1), enc('PING');
+    print $s resp_encode('MSET', map { ($_, "v:$_") } @k1, @k2), resp_encode('MGET', @k1, @k2), resp_encode('MGET', @k1), resp_encode('PING');
     my @r = map { scalar eval { resp_read($s) } } 1 .. 4;
     like(err_of($r[0]), $unavailable, 'MSET across groups: one error reply naming the failure');
     like(err_of($r[1]), $unavailable, 'MGET across groups: one error reply naming the failure');
@@ -364,7 +350,7 @@ SKIP: {
     kill 'STOP', $r2->{pid};
     my @keys = map { ($k1[$_], $k2[$_]) } 0 .. 49;
     my $t0 = time;
-    print $s join '', map { enc('GET', $_) } @keys;
+    print $s join '', map { resp_encode('GET', $_) } @keys;
     my @r = map { scalar eval { resp_read($s) } } 0 .. 99;
     my $dt = time - $t0;
     my @bad1 = grep { !defined $r[ 2 * $_ ] || ref $r[ 2 * $_ ] || $r[ 2 * $_ ] ne "v:$k1[$_]" } 0 .. 49;

@@ -343,6 +343,20 @@ sub resp_read_or_closed {
 }
 push @EXPORT, 'resp_read_or_closed';
 
+# The $n-th key (from 0) named "$prefix:<i>" whose slot is served by group
+# $g in the usual two-group layout (slots 0-511 -> 1, 512-1023 -> 2).
+sub key_in_group {
+    my ($prefix, $g, $n) = @_;
+    $n //= 0;
+    for my $i (0 .. 100000) {
+        my $k = "$prefix:$i";
+        next unless (codis_slot($k) < 512 ? 1 : 2) == $g;
+        return $k if $n-- == 0;
+    }
+    die "no key for $prefix in group $g";
+}
+push @EXPORT, qw(key_in_group resp_encode);
+
 END {
     my $status = $?;
     for my $pid (@started) {
