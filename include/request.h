@@ -73,6 +73,11 @@ struct worker;
 struct req *req_new(struct worker *w);
 /* Releases buffers and returns the request to the free list. */
 void        req_free(struct worker *w, struct req *req);
+/* What goes to the backend: len bytes at bytes, one piece. */
+void        req_set_bytes(struct req *req, const void *bytes, size_t len);
+/* Encodes argv as a RESP multibulk command into req->gen and sends that;
+ * argv is pointed at the copies. CORDIS_OK or CORDIS_ERROR (no memory). */
+int         req_encode(struct req *req, int argc, struct cstr *argv);
 /* Attaches a reply made by cordis; `text` is the whole RESP reply. */
 int         req_set_own_reply(struct req *req, const char *text, size_t len);
 struct reply;

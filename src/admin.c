@@ -262,64 +262,75 @@ admin_get_model(struct admin *a, struct MHD_Connection *conn)
     return admin_json(conn, MHD_HTTP_OK, model);
 }
 
-static json_t *
-admin_backends(const struct master *m)
+/* One backend (a group's primary) summed over the workers' rows. */
+struct admin_backend {
+    char     addr[CORDIS_ADDR_LEN];
+    int      group;
+    bool     up;            /* false as soon as one worker cannot reach it */
+    uint64_t requests;
+    uint64_t errors;
+    uint64_t reconnects;    /* connects past each worker's first */
+    uint64_t failures;
+};
+
+/* Fills out (CORDIS_MAX_GROUPS entries) with one entry per group of the
+ * route table; returns how many. */
+static int
+admin_backend_sums(const struct master *m, struct admin_backend *out)
 {
-    struct stats_backend sum[STATS_MAX_BACKENDS];
     struct shm_route *route = malloc(sizeof(*route));
-    json_t *list = json_array();
     int n = 0;
 
     if (route == NULL) {
-        return list;
+        return 0;
     }
     shm_route_copy(m->shm, route);
-    memset(sum, 0, sizeof(sum));
-    for (int r = 0; r < SHM_ROWS; r++) {
-        const struct stats_row *row = &m->shm->rows[r];
+    for (uint32_t g = 0; g < route->ngroups && n < CORDIS_MAX_GROUPS; g++, n++) {
+        struct admin_backend *b = &out[n];
 
-        if (!row->in_use) {
-            continue;
-        }
-        for (int i = 0; i < STATS_MAX_BACKENDS && row->backends[i].addr[0] != '\0'; i++) {
-            const struct stats_backend *b = &row->backends[i];
-            int j;
+        memset(b, 0, sizeof(*b));
+        memcpy(b->addr, route->groups[g].primary, sizeof(b->addr));
+        b->group = route->groups[g].id;
+        b->up = true;
+        for (int r = 0; r < SHM_ROWS; r++) {
+            const struct stats_row *row = &m->shm->rows[r];
 
-            for (j = 0; j < n && strcmp(sum[j].addr, b->addr) != 0; j++) {
-            }
-            if (j == n) {
-                if (n == STATS_MAX_BACKENDS) {
+            for (int i = 0; row->in_use && i < STATS_MAX_BACKENDS
+                            && row->backends[i].addr[0] != '\0'; i++) {
+                const struct stats_backend *e = &row->backends[i];
+
+                if (strcmp(e->addr, b->addr) != 0) {
                     continue;
                 }
-                memcpy(sum[n].addr, b->addr, sizeof(sum[n].addr));
-                sum[n].up = 1;
-                n++;
+                b->requests += e->requests;
+                b->errors += e->errors;
+                b->reconnects += e->connects > 0 ? e->connects - 1 : 0;
+                b->failures += e->failures;
+                b->up = b->up && e->up;
             }
-            sum[j].requests += b->requests;
-            sum[j].errors += b->errors;
-            /* Each worker's first connect is not a reconnect. */
-            sum[j].connects += b->connects > 0 ? b->connects - 1 : 0;
-            sum[j].failures += b->failures;
-            /* Down as soon as one worker cannot reach it. */
-            sum[j].up &= b->up;
         }
-    }
-    for (uint32_t g = 0; g < route->ngroups; g++) {
-        const char *addr = route->groups[g].primary;
-        int j;
-
-        for (j = 0; j < n && strcmp(sum[j].addr, addr) != 0; j++) {
-        }
-        json_array_append_new(list, json_pack(
-            "{s:s, s:i, s:s, s:b, s:I, s:I, s:I, s:I}",
-            "addr", addr, "group", (int)route->groups[g].id, "role", "primary",
-            "up", j < n ? (int)sum[j].up : 1,
-            "requests", (json_int_t)(j < n ? sum[j].requests : 0),
-            "errors", (json_int_t)(j < n ? sum[j].errors : 0),
-            "reconnects", (json_int_t)(j < n ? sum[j].connects : 0),
-            "failures", (json_int_t)(j < n ? sum[j].failures : 0)));
     }
     free(route);
+    return n;
+}
+
+static json_t *
+admin_backends(const struct master *m)
+{
+    struct admin_backend *sums = calloc(CORDIS_MAX_GROUPS, sizeof(*sums));
+    json_t *list = json_array();
+    int n = sums != NULL ? admin_backend_sums(m, sums) : 0;
+
+    for (int i = 0; i < n; i++) {
+        json_array_append_new(list, json_pack(
+            "{s:s, s:i, s:s, s:b, s:I, s:I, s:I, s:I}",
+            "addr", sums[i].addr, "group", sums[i].group, "role", "primary",
+            "up", (int)sums[i].up, "requests", (json_int_t)sums[i].requests,
+            "errors", (json_int_t)sums[i].errors,
+            "reconnects", (json_int_t)sums[i].reconnects,
+            "failures", (json_int_t)sums[i].failures));
+    }
+    free(sums);
     return list;
 }
 
@@ -450,10 +461,9 @@ admin_get_metrics(struct admin *a, struct MHD_Connection *conn)
 {
     struct stats_total *t = a->scratch;
     struct master *m = a->m;
+    struct admin_backend *sums;
     struct reply r;
-    json_t *backends;
-    size_t i;
-    json_t *b;
+    int nsums;
 
     master_stats(a->m, t);   /* Prometheus wants raw counters: no reset baseline. */
     reply_init(&r);
@@ -515,31 +525,26 @@ admin_get_metrics(struct admin *a, struct MHD_Connection *conn)
     admin_metric_head(&r, "cordis_client_bytes_sent_total", "counter", "Bytes written to clients.");
     reply_printf(&r, "cordis_client_bytes_sent_total %llu\n", (unsigned long long)t->bytes_out);
 
-    backends = admin_backends(m);
+    sums = calloc(CORDIS_MAX_GROUPS, sizeof(*sums));
+    nsums = sums != NULL ? admin_backend_sums(m, sums) : 0;
     admin_metric_head(&r, "cordis_backend_up", "gauge",
                       "1 when every worker reaches the backend, else 0.");
-    json_array_foreach(backends, i, b) {
-        reply_printf(&r, "cordis_backend_up{addr=\"%s\",group=\"%lld\"} %d\n",
-                     json_string_value(json_object_get(b, "addr")),
-                     (long long)json_integer_value(json_object_get(b, "group")),
-                     json_is_true(json_object_get(b, "up")) ? 1 : 0);
+    for (int i = 0; i < nsums; i++) {
+        reply_printf(&r, "cordis_backend_up{addr=\"%s\",group=\"%d\"} %d\n",
+                     sums[i].addr, sums[i].group, sums[i].up ? 1 : 0);
     }
     admin_metric_head(&r, "cordis_backend_requests_total", "counter", "Requests sent to a backend.");
-    json_array_foreach(backends, i, b) {
-        reply_printf(&r, "cordis_backend_requests_total{addr=\"%s\",group=\"%lld\"} %lld\n",
-                     json_string_value(json_object_get(b, "addr")),
-                     (long long)json_integer_value(json_object_get(b, "group")),
-                     (long long)json_integer_value(json_object_get(b, "requests")));
+    for (int i = 0; i < nsums; i++) {
+        reply_printf(&r, "cordis_backend_requests_total{addr=\"%s\",group=\"%d\"} %llu\n",
+                     sums[i].addr, sums[i].group, (unsigned long long)sums[i].requests);
     }
     admin_metric_head(&r, "cordis_backend_errors_total", "counter",
                       "Requests answered with an error because a backend was unavailable.");
-    json_array_foreach(backends, i, b) {
-        reply_printf(&r, "cordis_backend_errors_total{addr=\"%s\",group=\"%lld\"} %lld\n",
-                     json_string_value(json_object_get(b, "addr")),
-                     (long long)json_integer_value(json_object_get(b, "group")),
-                     (long long)json_integer_value(json_object_get(b, "errors")));
+    for (int i = 0; i < nsums; i++) {
+        reply_printf(&r, "cordis_backend_errors_total{addr=\"%s\",group=\"%d\"} %llu\n",
+                     sums[i].addr, sums[i].group, (unsigned long long)sums[i].errors);
     }
-    json_decref(backends);
+    free(sums);
 
     admin_metric_head(&r, "cordis_workers", "gauge", "Worker processes running.");
     reply_printf(&r, "cordis_workers %d\n", master_live(m));

@@ -157,37 +157,16 @@ static int
 backend_push_front(struct worker *w, struct backend_conn *c, const char *cmd,
                    const char *arg)
 {
+    struct cstr argv[2] = { { cmd, strlen(cmd) }, { arg, arg != NULL ? strlen(arg) : 0 } };
     struct req *req = req_new(w);
-    size_t clen = strlen(cmd), alen = arg != NULL ? strlen(arg) : 0;
-    size_t cap = 2 * RESP_HEADER_MAX + clen + alen + 8;
-    char *p;
 
-    if (req == NULL || (req->gen = malloc(cap)) == NULL) {
+    if (req == NULL || req_encode(req, arg != NULL ? 2 : 1, argv) != CORDIS_OK) {
         if (req != NULL) {
             req_free(w, req);
         }
         return CORDIS_ERROR;
     }
-    p = req->gen;
-    p += resp_write_array_header(p, arg != NULL ? 2 : 1);
-    p += resp_write_bulk_header(p, clen);
-    memcpy(p, cmd, clen);
-    p += clen;
-    memcpy(p, "\r\n", 2);
-    p += 2;
-    if (arg != NULL) {
-        p += resp_write_bulk_header(p, alen);
-        memcpy(p, arg, alen);
-        p += alen;
-        memcpy(p, "\r\n", 2);
-        p += 2;
-    }
     req->internal = 1;
-    req->iov = req->iov_inline;
-    req->iov[0].iov_base = req->gen;
-    req->iov[0].iov_len = (size_t)(p - req->gen);
-    req->iovcnt = 1;
-    req->send_len = req->iov[0].iov_len;
     req->conn = c;
     /* Nothing has been written on a fresh connection: the FIFO head is unsent. */
     req->bnext = c->head;
@@ -619,11 +598,7 @@ backend_conn_sweep(struct worker *w, struct backend_conn *c, int64_t now)
 
             if (ping != NULL) {
                 ping->internal = 1;
-                ping->iov = ping->iov_inline;
-                ping->iov[0].iov_base = (void *)backend_ping;
-                ping->iov[0].iov_len = sizeof(backend_ping) - 1;
-                ping->iovcnt = 1;
-                ping->send_len = ping->iov[0].iov_len;
+                req_set_bytes(ping, backend_ping, sizeof(backend_ping) - 1);
                 backend_push(c, ping);
                 c->last_io = now;
                 backend_schedule(w, c);

@@ -343,11 +343,8 @@ multikey_info_keyspace(struct worker *w, struct session *s, struct req *req,
         }
         child->parent = req;
         child->cmd = req->cmd;
-        child->iov = child->iov_inline;
-        child->iov[0].iov_base = (void *)multikey_info_keyspace_cmd;
-        child->iov[0].iov_len = sizeof(multikey_info_keyspace_cmd) - 1;
-        child->iovcnt = 1;
-        child->send_len = child->iov[0].iov_len;
+        req_set_bytes(child, multikey_info_keyspace_cmd,
+                      sizeof(multikey_info_keyspace_cmd) - 1);
         req->children[req->nchildren++] = child;
     }
     multikey_send_children(w, s, req, servers, seeds);

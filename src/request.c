@@ -14,6 +14,7 @@
 #include "multikey.h"
 #include "reply.h"
 #include "request.h"
+#include "resp.h"
 #include "session.h"
 #include "shm.h"
 #include "stats.h"
@@ -62,6 +63,43 @@ req_free(struct worker *w, struct req *req)
         return;
     }
     free(req);
+}
+
+void
+req_set_bytes(struct req *req, const void *bytes, size_t len)
+{
+    req->iov = req->iov_inline;
+    req->iov[0].iov_base = (void *)bytes;
+    req->iov[0].iov_len = len;
+    req->iovcnt = 1;
+    req->send_len = len;
+}
+
+int
+req_encode(struct req *req, int argc, struct cstr *argv)
+{
+    size_t size = RESP_HEADER_MAX;
+    char *p;
+
+    for (int i = 0; i < argc; i++) {
+        size += RESP_HEADER_MAX + argv[i].len + 2;
+    }
+    req->gen = malloc(size);
+    if (req->gen == NULL) {
+        return CORDIS_ERROR;
+    }
+    p = req->gen;
+    p += resp_write_array_header(p, argc);
+    for (int i = 0; i < argc; i++) {
+        p += resp_write_bulk_header(p, argv[i].len);
+        memcpy(p, argv[i].ptr, argv[i].len);
+        argv[i].ptr = p;
+        p += argv[i].len;
+        memcpy(p, "\r\n", 2);
+        p += 2;
+    }
+    req_set_bytes(req, req->gen, (size_t)(p - req->gen));
+    return CORDIS_OK;
 }
 
 int

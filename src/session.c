@@ -387,39 +387,6 @@ session_has_block_option(int argc, const struct cstr *argv)
     return false;
 }
 
-/* Re-encodes an inline request as multibulk (backends get RESP only) and
- * points argv at the copies. */
-static int
-session_encode_inline(struct req *req, int argc, struct cstr *argv)
-{
-    size_t size = RESP_HEADER_MAX;
-    char *p;
-
-    for (int i = 0; i < argc; i++) {
-        size += RESP_HEADER_MAX + argv[i].len + 2;
-    }
-    req->gen = malloc(size);
-    if (req->gen == NULL) {
-        return CORDIS_ERROR;
-    }
-    p = req->gen;
-    p += resp_write_array_header(p, argc);
-    for (int i = 0; i < argc; i++) {
-        p += resp_write_bulk_header(p, argv[i].len);
-        memcpy(p, argv[i].ptr, argv[i].len);
-        argv[i].ptr = p;
-        p += argv[i].len;
-        memcpy(p, "\r\n", 2);
-        p += 2;
-    }
-    req->iov = req->iov_inline;
-    req->iov[0].iov_base = req->gen;
-    req->iov[0].iov_len = (size_t)(p - req->gen);
-    req->iovcnt = 1;
-    req->send_len = req->iov[0].iov_len;
-    return CORDIS_OK;
-}
-
 /* Dispatches the request the parser just completed (it starts at buf). */
 static void
 session_dispatch(struct session *s, const char *buf)
@@ -516,17 +483,14 @@ session_dispatch(struct session *s, const char *buf)
 
     /* Forwarded: the request's bytes go to the backend as they came. */
     if (p->is_inline) {
-        if (session_encode_inline(req, argc, argv) != CORDIS_OK) {
+        /* Backends get RESP only: an inline request is re-encoded. */
+        if (req_encode(req, argc, argv) != CORDIS_OK) {
             req_set_error(req, "ERR out of memory");
             goto local;
         }
     } else {
         req->in = mbuf_ref(s->in);
-        req->iov = req->iov_inline;
-        req->iov[0].iov_base = (void *)buf;
-        req->iov[0].iov_len = p->len;
-        req->iovcnt = 1;
-        req->send_len = p->len;
+        req_set_bytes(req, buf, p->len);
     }
     if ((cmd->flags & CMD_SPLIT) && argc > 2) {
         rc = multikey_dispatch(w, s, req, argc, argv);

@@ -8,6 +8,19 @@
 #include "shm.h"
 #include "stats_view.h"
 
+/* One command's counters added to another's. */
+static void
+stats_cmd_add(struct stats_cmd *out, const struct stats_cmd *more)
+{
+    out->calls += more->calls;
+    out->usecs += more->usecs;
+    out->fails += more->fails;
+    out->redis_errors += more->redis_errors;
+    for (int b = 0; b < STATS_HIST_BUCKETS; b++) {
+        out->hist[b] += more->hist[b];
+    }
+}
+
 void
 stats_add(struct stats_total *out, const struct stats_total *more)
 {
@@ -21,16 +34,7 @@ stats_add(struct stats_total *out, const struct stats_total *more)
     out->fails += more->fails;
     out->redis_errors += more->redis_errors;
     for (int i = 0; i < COMMAND_COUNT; i++) {
-        struct stats_cmd *o = &out->cmd[i];
-        const struct stats_cmd *m = &more->cmd[i];
-
-        o->calls += m->calls;
-        o->usecs += m->usecs;
-        o->fails += m->fails;
-        o->redis_errors += m->redis_errors;
-        for (int b = 0; b < STATS_HIST_BUCKETS; b++) {
-            o->hist[b] += m->hist[b];
-        }
+        stats_cmd_add(&out->cmd[i], &more->cmd[i]);
     }
 }
 
@@ -51,18 +55,8 @@ stats_sum(const struct shm *shm, struct stats_total *out)
         out->auth_failures += row->auth_failures;
         out->rejected += row->rejected;
         for (int i = 0; i < COMMAND_COUNT; i++) {
-            const struct stats_cmd *c = &row->cmd[i];
-            struct stats_cmd *o = &out->cmd[i];
-
-            if (c->calls == 0) {
-                continue;
-            }
-            o->calls += c->calls;
-            o->usecs += c->usecs;
-            o->fails += c->fails;
-            o->redis_errors += c->redis_errors;
-            for (int b = 0; b < STATS_HIST_BUCKETS; b++) {
-                o->hist[b] += c->hist[b];
+            if (row->cmd[i].calls != 0) {
+                stats_cmd_add(&out->cmd[i], &row->cmd[i]);
             }
         }
     }
