@@ -49,7 +49,6 @@ struct session {
     bool             flush_queued;  /* on the flush list */
     bool             reading;       /* rio is started */
     char            *name;          /* CLIENT SETNAME */
-    int64_t          created;       /* unix time */
     int64_t          last_read;     /* monotonic usec of the last byte read */
     int64_t          write_blocked; /* monotonic usec a write first could not finish; 0 = none */
     size_t           last_outq;     /* bytes in the kernel's send queue at the last sweep */

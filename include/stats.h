@@ -56,7 +56,6 @@ struct stats_row {
     uint64_t bytes_out;         /* bytes written to clients */
     uint64_t auth_failures;     /* failed AUTH attempts */
     uint64_t rejected;          /* connections refused (max_clients) */
-    uint64_t route_gen;         /* route generation the worker applied */
     struct stats_cmd cmd[COMMAND_COUNT];
     struct stats_backend backends[STATS_MAX_BACKENDS];
 } __attribute__((aligned(64)));

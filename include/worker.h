@@ -49,7 +49,6 @@ struct worker {
     uint64_t               route_gen;    /* generation of route */
     struct shm_route      *route;        /* local copy of the route table */
     struct backend_server *slot_server[CORDIS_SLOTS]; /* primary per slot; NULL = not served */
-    uint16_t               slot_group[CORDIS_SLOTS];  /* group id per slot (for messages) */
     struct backend_server *servers;      /* every backend server in use */
 
     struct session        *sessions;     /* open client connections */

@@ -16,7 +16,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -110,7 +109,6 @@ session_open(struct worker *w, int fd, const char *peer)
     snprintf(s->peer, sizeof(s->peer), "%s", peer);
     resp_req_parser_init(&s->parser, w->conf->session.max_bulk_len);
     s->authed = w->conf->session.auth[0] == '\0';
-    s->created = (int64_t)time(NULL);
     s->reply_avg = SESSION_REPLY_GUESS;
     s->last_read = worker_now(w);
     ev_io_init(&s->rio, session_read_cb, fd, EV_READ);

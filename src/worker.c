@@ -63,7 +63,6 @@ worker_apply_route(struct worker *w)
         uint16_t group = route->slots[slot].group;
 
         w->slot_server[slot] = NULL;
-        w->slot_group[slot] = group;
         for (uint32_t i = 0; group != 0 && i < route->ngroups; i++) {
             if (route->groups[i].id == group) {
                 w->slot_server[slot] = by_group[i];
@@ -76,7 +75,6 @@ worker_apply_route(struct worker *w)
             s->retired = true;
         }
     }
-    w->stats->route_gen = w->route_gen;
 }
 
 /* Applies what the master published: a new config text and/or route table. */
