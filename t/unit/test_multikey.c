@@ -87,7 +87,6 @@ route_over(int n)
 {
     for (int s = 0; s < CORDIS_SLOTS; s++) {
         w.slot_server[s] = &srv[s * n / CORDIS_SLOTS];
-        w.slot_group[s] = (uint16_t)(s * n / CORDIS_SLOTS + 1);
     }
 }
 
@@ -691,7 +690,6 @@ test_dispatch_unserved(void **state)
 
     for (int s = 512; s < CORDIS_SLOTS; s++) {
         w.slot_server[s] = NULL;
-        w.slot_group[s] = 0;
     }
     encode(&r, args, 4);
     req = new_request(&r, COMMAND_MGET);
