@@ -2,8 +2,9 @@
  * Backend connections, per worker: for each backend address (a server) and
  * each database, `parallel` connections shared by every client of the
  * worker. Requests from many clients are pipelined on them and their
- * replies matched in order (FIFO). Writes are gathered and sent once per
- * loop iteration with writev.
+ * replies matched in order (FIFO). Writes are gathered and sent with
+ * writev at the end of a loop iteration; while earlier writes await their
+ * replies, new requests wait for them to batch up (see backend_hold).
  *
  * A connection connects without blocking, sends AUTH and SELECT before any
  * client request, and on failure answers everything it holds with
@@ -49,6 +50,7 @@ struct backend_conn {
     struct req           *tail;
     struct req           *unsent;       /* first request not fully written */
     size_t                unsent_off;   /* bytes of it already written */
+    size_t                unsent_bytes; /* bytes from there to the tail */
     unsigned              inflight;     /* requests in the FIFO */
 
     struct mbuf          *rbuf;         /* replies being read */
@@ -58,6 +60,9 @@ struct backend_conn {
     bool                  flush_queued; /* on the worker's flush list */
     struct backend_conn  *flush_next;
 };
+
+/* Unsent bytes that go out even while earlier writes await replies. */
+#define BACKEND_BATCH_BYTES (64 * 1024)
 
 struct backend_server {
     struct backend_server *next;        /* worker's list */

@@ -149,6 +149,7 @@ backend_push(struct backend_conn *c, struct req *req)
         c->unsent = req;
         c->unsent_off = 0;
     }
+    c->unsent_bytes += req->send_len;
     c->inflight++;
 }
 
@@ -176,6 +177,7 @@ backend_push_front(struct worker *w, struct backend_conn *c, const char *cmd,
     }
     c->unsent = c->head;
     c->unsent_off = 0;
+    c->unsent_bytes += req->send_len;
     c->inflight++;
     return CORDIS_OK;
 }
@@ -341,6 +343,7 @@ backend_fail(struct worker *w, struct backend_conn *c, const char *fmt, ...)
     req = c->head;
     c->head = c->tail = c->unsent = NULL;
     c->unsent_off = 0;
+    c->unsent_bytes = 0;
     c->inflight = 0;
     if (c->rbuf != NULL) {
         mbuf_unref(c->rbuf);
@@ -464,6 +467,10 @@ backend_read_cb(struct ev_loop *loop, ev_io *io, int revents)
             return;
         }
         resp_reply_parser_reset(&c->parser);
+        if (c->head == c->unsent && c->unsent != NULL) {
+            /* The last reply awaited: send what gathered meanwhile. */
+            backend_schedule(w, c);
+        }
     }
 }
 
@@ -504,6 +511,7 @@ backend_write(struct worker *w, struct backend_conn *c)
             return;
         }
         c->last_io = worker_now(w);
+        c->unsent_bytes -= (size_t)n;
         /* Advance over what went out; a request fully written is in flight. */
         size_t left = (size_t)n;
         while (c->unsent != NULL) {
@@ -555,6 +563,21 @@ backend_write_cb(struct ev_loop *loop, ev_io *io, int revents)
     backend_write(w, c);
 }
 
+/*
+ * Whether to hold the unsent requests back for now. While earlier writes
+ * still await replies, new requests gather until the last of those replies
+ * comes in (or until they fill a batch), then go out in one write. The
+ * backend would answer them after the earlier ones anyway, since a
+ * connection is served in order; but under load, each write and each wakeup
+ * of the backend then carries many requests instead of a few. An idle
+ * connection sends at once, so a lone client waits for nothing.
+ */
+static bool
+backend_hold(const struct backend_conn *c)
+{
+    return c->head != c->unsent && c->unsent_bytes < BACKEND_BATCH_BYTES;
+}
+
 void
 backend_flush(struct worker *w)
 {
@@ -564,7 +587,8 @@ backend_flush(struct worker *w)
     for (; c != NULL; c = next) {
         next = c->flush_next;
         c->flush_queued = false;
-        if (c->state == BACKEND_UP && c->unsent != NULL && !ev_is_active(&c->wio)) {
+        if (c->state == BACKEND_UP && c->unsent != NULL && !ev_is_active(&c->wio)
+            && !backend_hold(c)) {
             backend_write(w, c);
         }
     }
@@ -588,7 +612,7 @@ backend_conn_sweep(struct worker *w, struct backend_conn *c, int64_t now)
             /* Late replies would answer the wrong requests: close and redial. */
             backend_fail(w, c, "no reply within %lld ms",
                          (long long)conf->backend.recv_timeout);
-        } else if (c->unsent != NULL && conf->backend.send_timeout > 0
+        } else if (ev_is_active(&c->wio) && conf->backend.send_timeout > 0
                    && now - c->last_io > conf->backend.send_timeout * 1000) {
             backend_fail(w, c, "write blocked for %lld ms",
                          (long long)conf->backend.send_timeout);
