@@ -58,6 +58,11 @@ struct req {
     uint32_t            *key_child;   /* per key: index of its child */
     int                  nkeys;       /* entries in key_child */
 
+    /* kept with the struct across reuse: a multi-key parent's children and
+     * key_child arrays, or a child's pieces and header */
+    void                *scratch;
+    size_t               scratch_size;
+
     unsigned             internal:1;  /* cordis's own (AUTH/SELECT/PING to a backend) */
     unsigned             done:1;      /* reply attached */
     unsigned             failed:1;    /* reply is an error made by cordis */
@@ -81,6 +86,20 @@ int         req_encode(struct req *req, int argc, struct cstr *argv);
 /* Attaches a reply made by cordis; `text` is the whole RESP reply. */
 int         req_set_own_reply(struct req *req, const char *text, size_t len);
 struct reply;
+/* Gives the free list's requests back to malloc (worker exit). */
+void        req_free_list_clear(struct worker *w);
+/*
+ * The request's scratch block, at least size bytes: kept with the request
+ * struct when it is recycled, so steady multi-key traffic allocates
+ * nothing. Its content does not survive the call. NULL when out of memory.
+ */
+void       *req_scratch(struct req *req, size_t size);
+/* A multi-key parent's children array (nchildren entries) and key_child
+ * array (nkeys entries), zeroed, in its scratch block. CORDIS_OK or
+ * CORDIS_ERROR (no memory). */
+int         req_alloc_children(struct req *req, int nchildren, int nkeys);
+/* Attaches a reply that outlives the request (a string literal). */
+void        req_set_static_reply(struct req *req, const char *text, size_t len);
 /* Attaches a built reply, taking its buffer (an incomplete one becomes an
  * out-of-memory error). */
 void        req_take_reply(struct req *req, struct reply *r);

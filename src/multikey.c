@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,15 +86,46 @@ multikey_send_children(struct worker *w, struct session *s, struct req *parent,
     }
 }
 
+/*
+ * Working arrays of one dispatch: by server index (there are at most as
+ * many servers as keys) and by key. Small commands keep them on the stack;
+ * larger ones take one allocation.
+ */
+#define MULTIKEY_STACK_KEYS 64
+
+struct multikey_plan {
+    struct backend_server **servers;   /* the distinct servers, first use order */
+    unsigned              *seeds;      /* per server: slot of its first key */
+    unsigned              *counts;     /* per server: how many keys */
+    uint32_t              *key_child;  /* per key: its server's index */
+    void                  *heap;       /* the allocation, when not on the stack */
+};
+
+/* A child's pieces (the header, the command name, runs of its keys), then
+ * its array header's bytes, in its scratch block. */
+static int
+multikey_alloc_child(struct req *child, unsigned nkeys)
+{
+    child->iov = req_scratch(child, sizeof(*child->iov) * ((size_t)nkeys + 2) + RESP_HEADER_MAX);
+    return child->iov != NULL ? CORDIS_OK : CORDIS_ERROR;
+}
+
+static char *
+multikey_child_header(struct req *child, unsigned nkeys)
+{
+    return (char *)(child->iov + nkeys + 2);
+}
+
 int
 multikey_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
                   const struct cstr *argv)
 {
     int step = req->cmd->id == COMMAND_MSET ? 2 : 1;
-    int nkeys = (argc - 1) / step, nservers = 0, rc = CORDIS_ERROR;
-    struct backend_server **servers = NULL;
-    unsigned *seeds = NULL, *counts = NULL;
-    char header[RESP_HEADER_MAX];
+    int nkeys = (argc - 1) / step, nservers = 0, known = 0, rc = CORDIS_ERROR;
+    struct backend_server *servers_buf[MULTIKEY_STACK_KEYS];
+    unsigned seeds_buf[MULTIKEY_STACK_KEYS], counts_buf[MULTIKEY_STACK_KEYS];
+    uint32_t key_child_buf[MULTIKEY_STACK_KEYS];
+    struct multikey_plan plan = { servers_buf, seeds_buf, counts_buf, key_child_buf, NULL };
     const char *start;
     size_t len;
 
@@ -100,13 +133,20 @@ multikey_dispatch(struct worker *w, struct session *s, struct req *req, int argc
         req_set_error(req, "ERR wrong number of arguments for '%s' command", req->cmd->name);
         return CORDIS_ERROR;
     }
-    servers = calloc((size_t)nkeys, sizeof(*servers));
-    seeds = calloc((size_t)nkeys, sizeof(*seeds));
-    counts = calloc((size_t)nkeys, sizeof(*counts));
-    req->key_child = calloc((size_t)nkeys, sizeof(*req->key_child));
-    if (servers == NULL || seeds == NULL || counts == NULL || req->key_child == NULL) {
-        req_set_error(req, "ERR out of memory");
-        goto done;
+    if (nkeys > MULTIKEY_STACK_KEYS) {
+        size_t n = (size_t)nkeys;
+        char *heap = malloc(n * (sizeof(*plan.servers) + sizeof(*plan.seeds)
+                                 + sizeof(*plan.counts) + sizeof(*plan.key_child)));
+
+        if (heap == NULL) {
+            req_set_error(req, "ERR out of memory");
+            return CORDIS_ERROR;
+        }
+        plan.heap = heap;
+        plan.servers = (struct backend_server **)(void *)heap;
+        plan.seeds = (unsigned *)(void *)(plan.servers + n);
+        plan.counts = plan.seeds + n;
+        plan.key_child = (uint32_t *)(plan.counts + n);
     }
     for (int i = 0; i < nkeys; i++) {
         const struct cstr *key = &argv[1 + i * step];
@@ -118,26 +158,34 @@ multikey_dispatch(struct worker *w, struct session *s, struct req *req, int argc
             req_set_error(req, "ERR slot %u is not served", slot);
             goto done;
         }
-        j = multikey_server_index(servers, &nservers, server);
-        if (counts[j]++ == 0) {
-            seeds[j] = slot;
+        j = multikey_server_index(plan.servers, &nservers, server);
+        if (j == known) {
+            /* A server seen first here: its key count starts. */
+            known++;
+            plan.counts[j] = 0;
+            plan.seeds[j] = slot;
         }
-        req->key_child[i] = (uint32_t)j;
+        plan.counts[j]++;
+        plan.key_child[i] = (uint32_t)j;
     }
     if (nservers == 1) {
         rc = CORDIS_EAGAIN;   /* one backend has every key: send it whole */
         goto done;
     }
 
-    req->children = calloc((size_t)nservers, sizeof(*req->children));
-    if (req->children == NULL) {
+    if (req_alloc_children(req, nservers, nkeys) != CORDIS_OK) {
         req_set_error(req, "ERR out of memory");
         goto done;
     }
+    memcpy(req->key_child, plan.key_child, sizeof(*req->key_child) * (size_t)nkeys);
     for (int j = 0; j < nservers; j++) {
         struct req *child = req_new(w);
+        char *header;
 
-        if (child == NULL) {
+        if (child == NULL || multikey_alloc_child(child, plan.counts[j]) != CORDIS_OK) {
+            if (child != NULL) {
+                req_free(w, child);
+            }
             req_set_error(req, "ERR out of memory");
             goto done;
         }
@@ -145,16 +193,10 @@ multikey_dispatch(struct worker *w, struct session *s, struct req *req, int argc
         child->parent = req;
         child->cmd = req->cmd;
         child->start_usec = req->start_usec;
-        child->iov = calloc(counts[j] + 2, sizeof(*child->iov));
-        child->gen = malloc(RESP_HEADER_MAX);
-        if (child->iov == NULL || child->gen == NULL) {
-            req_set_error(req, "ERR out of memory");
-            goto done;
-        }
         /* "*<n>\r\n", then the command name and the keys as they came. */
-        len = resp_write_array_header(header, (int64_t)counts[j] * step + 1);
-        memcpy(child->gen, header, len);
-        multikey_add_piece(child, child->gen, len);
+        header = multikey_child_header(child, plan.counts[j]);
+        len = resp_write_array_header(header, (int64_t)plan.counts[j] * step + 1);
+        multikey_add_piece(child, header, len);
         multikey_raw_arg(&argv[0], &start, &len);
         multikey_add_piece(child, start, len);
     }
@@ -167,25 +209,19 @@ multikey_dispatch(struct worker *w, struct session *s, struct req *req, int argc
         }
     }
     req->nkeys = nkeys;
-    multikey_send_children(w, s, req, servers, seeds);
+    multikey_send_children(w, s, req, plan.servers, plan.seeds);
     rc = CORDIS_OK;
 
 done:
-    if (rc == CORDIS_ERROR) {
+    if (rc != CORDIS_OK) {
         for (int j = 0; j < req->nchildren; j++) {
             req_free(w, req->children[j]);
         }
-        free(req->children);
         req->children = NULL;
+        req->key_child = NULL;
         req->nchildren = 0;
     }
-    if (rc != CORDIS_OK) {
-        free(req->key_child);
-        req->key_child = NULL;
-    }
-    free(servers);
-    free(seeds);
-    free(counts);
+    free(plan.heap);
     return rc;
 }
 
@@ -195,13 +231,19 @@ static void
 multikey_coalesce_mget(struct req *parent, struct reply *r)
 {
     int n = parent->nchildren, nkeys = parent->nkeys;
-    size_t *cursor = calloc((size_t)n, sizeof(*cursor));
-    int64_t *asked = calloc((size_t)n, sizeof(*asked));
+    size_t cursor_buf[MULTIKEY_STACK_KEYS];
+    int64_t asked_buf[MULTIKEY_STACK_KEYS];
+    bool on_heap = n > MULTIKEY_STACK_KEYS;
+    size_t *cursor = on_heap ? malloc(sizeof(*cursor) * (size_t)n) : cursor_buf;
+    int64_t *asked = on_heap ? calloc((size_t)n, sizeof(*asked)) : asked_buf;
     struct resp_reply_parser p;
 
     if (cursor == NULL || asked == NULL) {
         r->failed = true;
         goto done;
+    }
+    if (!on_heap) {
+        memset(asked, 0, sizeof(*asked) * (size_t)n);
     }
     for (int i = 0; i < nkeys; i++) {
         asked[parent->key_child[i]]++;
@@ -232,8 +274,10 @@ multikey_coalesce_mget(struct req *parent, struct reply *r)
     }
 
 done:
-    free(cursor);
-    free(asked);
+    if (on_heap) {
+        free(cursor);
+        free(asked);
+    }
 }
 
 void
@@ -271,7 +315,10 @@ multikey_coalesce(struct req *parent)
             }
         }
         if (r.len == 0) {
-            reply_simple(&r, "OK");
+            static const char ok[] = "+OK\r\n";
+
+            req_set_static_reply(parent, ok, sizeof(ok) - 1);
+            return;
         }
         break;
     default:   /* DEL, EXISTS, TOUCH, UNLINK: counts add up */
@@ -327,8 +374,7 @@ multikey_info_keyspace(struct worker *w, struct session *s, struct req *req,
         return CORDIS_ERROR;
     }
     req->gen = text.buf;
-    req->children = calloc((size_t)nservers, sizeof(*req->children));
-    if (req->children == NULL) {
+    if (req_alloc_children(req, nservers, 0) != CORDIS_OK) {
         return CORDIS_ERROR;
     }
     for (int j = 0; j < nservers; j++) {

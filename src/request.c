@@ -27,18 +27,34 @@
 /* Requests kept for reuse at most; the rest go back to malloc. */
 #define REQ_FREE_MAX 4096
 
+/* A scratch block past this size is not kept for the next request. */
+#define REQ_SCRATCH_KEEP 4096
+
 struct req *
 req_new(struct worker *w)
 {
     struct req *req = w->free_reqs;
+    void *scratch;
+    size_t scratch_size;
 
     if (req != NULL) {
         w->free_reqs = req->next;
         w->nfree_reqs--;
+        scratch = req->scratch;
+        scratch_size = req->scratch_size;
         memset(req, 0, sizeof(*req));
+        req->scratch = scratch;
+        req->scratch_size = scratch_size;
         return req;
     }
     return calloc(1, sizeof(*req));
+}
+
+static void
+req_destroy(struct req *req)
+{
+    free(req->scratch);
+    free(req);
 }
 
 void
@@ -47,14 +63,17 @@ req_free(struct worker *w, struct req *req)
     for (int i = 0; i < req->nchildren; i++) {
         req_free(w, req->children[i]);
     }
-    free(req->children);
-    free(req->key_child);
     mbuf_unref(req->in);
     mbuf_unref(req->rbuf);
     free(req->gen);
     free(req->own);
-    if (req->iov != req->iov_inline) {
+    if (req->iov != req->iov_inline && req->iov != req->scratch) {
         free(req->iov);
+    }
+    if (req->scratch_size > REQ_SCRATCH_KEEP) {
+        free(req->scratch);
+        req->scratch = NULL;
+        req->scratch_size = 0;
     }
     if (w->nfree_reqs < REQ_FREE_MAX) {
         req->next = w->free_reqs;
@@ -62,7 +81,51 @@ req_free(struct worker *w, struct req *req)
         w->nfree_reqs++;
         return;
     }
-    free(req);
+    req_destroy(req);
+}
+
+void
+req_free_list_clear(struct worker *w)
+{
+    while (w->free_reqs != NULL) {
+        struct req *req = w->free_reqs;
+
+        w->free_reqs = req->next;
+        req_destroy(req);
+    }
+    w->nfree_reqs = 0;
+}
+
+void *
+req_scratch(struct req *req, size_t size)
+{
+    if (size > req->scratch_size) {
+        void *block = malloc(size);
+
+        if (block == NULL) {
+            return NULL;
+        }
+        free(req->scratch);
+        req->scratch = block;
+        req->scratch_size = size;
+    }
+    return req->scratch;
+}
+
+int
+req_alloc_children(struct req *req, int nchildren, int nkeys)
+{
+    size_t children_size = sizeof(*req->children) * (size_t)nchildren;
+    size_t size = children_size + sizeof(*req->key_child) * (size_t)nkeys;
+    char *block = req_scratch(req, size);
+
+    if (block == NULL) {
+        return CORDIS_ERROR;
+    }
+    memset(block, 0, size);
+    req->children = (struct req **)(void *)block;
+    req->key_child = nkeys > 0 ? (uint32_t *)(void *)(block + children_size) : NULL;
+    return CORDIS_OK;
 }
 
 void
@@ -117,6 +180,18 @@ req_set_own_reply(struct req *req, const char *text, size_t len)
     req->reply_len = len;
     req->reply_type = text[0];
     return CORDIS_OK;
+}
+
+void
+req_set_static_reply(struct req *req, const char *text, size_t len)
+{
+    mbuf_unref(req->rbuf);
+    req->rbuf = NULL;
+    free(req->own);
+    req->own = NULL;
+    req->reply = text;
+    req->reply_len = len;
+    req->reply_type = text[0];
 }
 
 void

@@ -344,12 +344,7 @@ worker_cleanup(struct worker *w)
     }
     session_collect(w);
     backend_close_all(w);
-    while (w->free_reqs != NULL) {
-        struct req *req = w->free_reqs;
-
-        w->free_reqs = req->next;
-        free(req);
-    }
+    req_free_list_clear(w);
     free(w->argv);
     free(w->route);
     conf_free(w->conf);

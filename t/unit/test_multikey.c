@@ -123,13 +123,7 @@ teardown(void **state)
 {
     (void)state;
     /* Give the recycled requests back to malloc (LeakSanitizer). */
-    while (w.free_reqs != NULL) {
-        struct req *next = w.free_reqs->next;
-
-        free(w.free_reqs);
-        w.free_reqs = next;
-    }
-    w.nfree_reqs = 0;
+    req_free_list_clear(&w);
     return 0;
 }
 
@@ -261,10 +255,7 @@ fake_parent(enum command_id id, int n, const uint32_t *key_child, int nkeys)
 
     assert_non_null(parent);
     parent->cmd = &command_table[id];
-    parent->children = calloc((size_t)n, sizeof(*parent->children));
-    parent->key_child = calloc((size_t)nkeys, sizeof(*parent->key_child));
-    assert_non_null(parent->children);
-    assert_non_null(parent->key_child);
+    assert_int_equal(req_alloc_children(parent, n, nkeys), CORDIS_OK);
     memcpy(parent->key_child, key_child, sizeof(*key_child) * (size_t)nkeys);
     parent->nkeys = nkeys;
     for (int j = 0; j < n; j++) {
@@ -293,6 +284,35 @@ test_coalesce_mget_two(void **state)
     set_reply(p->children[1], "*3\r\n$2\r\nv1\r\n$0\r\n\r\n$4\r\nv\r\n4\r\n");
     multikey_coalesce(p);
     assert_reply(p, "*5\r\n$2\r\nv0\r\n$2\r\nv1\r\n$-1\r\n$0\r\n\r\n$4\r\nv\r\n4\r\n");
+    req_free(&w, p);
+}
+
+/* More children than the coalescing keeps on its stack: each key on its own
+ * backend, in reverse order. */
+static void
+test_coalesce_mget_many_children(void **state)
+{
+    enum { N = 100 };
+    uint32_t kc[N];
+    char text[32], want[N * 16 + 16];
+    size_t at;
+
+    (void)state;
+    for (int i = 0; i < N; i++) {
+        kc[i] = (uint32_t)(N - 1 - i);
+    }
+    struct req *p = fake_parent(COMMAND_MGET, N, kc, N);
+
+    for (int j = 0; j < N; j++) {
+        snprintf(text, sizeof(text), "*1\r\n$3\r\n%03d\r\n", j);
+        set_reply(p->children[j], text);
+    }
+    multikey_coalesce(p);
+    at = (size_t)snprintf(want, sizeof(want), "*%d\r\n", N);
+    for (int i = 0; i < N; i++) {
+        at += (size_t)snprintf(want + at, sizeof(want) - at, "$3\r\n%03d\r\n", N - 1 - i);
+    }
+    assert_reply(p, want);
     req_free(&w, p);
 }
 
@@ -782,6 +802,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_coalesce_mget_two, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coalesce_mget_three, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coalesce_mget_many_children, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coalesce_mget_binary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coalesce_mget_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coalesce_mset, setup, teardown),
