@@ -132,6 +132,31 @@ static enum resp_line resp_find_line(const char *buf, size_t len, size_t start,
     return len - start > limit ? RESP_LINE_TOO_LONG : RESP_LINE_AGAIN;
 }
 
+/*
+ * The common case of a "*<n>\r\n" or "$<n>\r\n" line, read in one pass:
+ * buf[start] is the prefix, then up to 18 digits with no leading zero, then
+ * CRLF, all already in buf. Anything else (a sign, a leading zero, a line
+ * not all here yet, a bad byte) returns false and the caller takes the
+ * general path, which gives the same value or Redis's error.
+ */
+static bool resp_quick_len_line(const char *buf, size_t len, size_t start,
+                                int64_t *value, size_t *end)
+{
+    size_t i = start + 1, stop = CORDIS_MIN(len, start + 1 + 18);
+    uint64_t v;
+
+    if (i >= stop || buf[i] < '1' || buf[i] > '9')
+        return false;
+    v = (uint64_t)(buf[i++] - '0');
+    while (i < stop && buf[i] >= '0' && buf[i] <= '9')
+        v = v * 10 + (uint64_t)(buf[i++] - '0');
+    if (i + 1 >= len || buf[i] != '\r' || buf[i + 1] != '\n')
+        return false;
+    *value = (int64_t)v;
+    *end = i;
+    return true;
+}
+
 /* The C locale's isspace(), which sdssplitargs uses between arguments. */
 static bool resp_is_space(char c)
 {
@@ -254,6 +279,8 @@ static int resp_parse_multibulk(struct resp_req_parser *p, const char *buf,
     if (p->multibulk_left == 0) {
         /* A new request: "*<count>\r\n". */
         p->argc = 0;
+        if (resp_quick_len_line(buf, len, 0, &ll, &end) && ll <= INT_MAX)
+            goto have_count;
         switch (resp_find_line(buf, len, 0, &p->line_scan, '\r', RESP_MAX_LINE,
                                1, &end)) {
         case RESP_LINE_AGAIN:
@@ -272,6 +299,7 @@ static int resp_parse_multibulk(struct resp_req_parser *p, const char *buf,
         if (buf[end + 1] != '\n' || !resp_string2ll(buf + 1, end - 1, &ll) ||
             ll > INT_MAX)
             return resp_req_fail(p, ERR_MBULK_LEN);
+have_count:
         if (p->unauth && ll > RESP_UNAUTH_MAX_MULTIBULK)
             return resp_req_fail(p, ERR_MBULK_UNAUTH);
         p->pos = end + 2;
@@ -291,6 +319,9 @@ static int resp_parse_multibulk(struct resp_req_parser *p, const char *buf,
 
         if (p->bulk_len < 0) {
             /* "$<len>\r\n" */
+            if (pos < len && buf[pos] == '$' && resp_quick_len_line(buf, len, pos, &ll, &end)
+                && ll <= p->max_bulk)
+                goto have_len;
             switch (resp_find_line(buf, len, pos, &p->line_scan, '\r',
                                    RESP_MAX_LINE, 1, &end)) {
             case RESP_LINE_AGAIN:
@@ -308,6 +339,7 @@ static int resp_parse_multibulk(struct resp_req_parser *p, const char *buf,
                 !resp_string2ll(buf + pos + 1, end - pos - 1, &ll) || ll < 0 ||
                 ll > p->max_bulk)
                 return resp_req_fail(p, ERR_BULK_LEN);
+have_len:
             if (p->unauth && ll > RESP_UNAUTH_MAX_BULK)
                 return resp_req_fail(p, ERR_BULK_UNAUTH);
             pos = end + 2;
@@ -603,6 +635,15 @@ int resp_parse_reply(struct resp_reply_parser *p, const char *buf, size_t len)
             return resp_reply_fail(p, p->errbuf);
         }
 
+        /* Most headers are a plain "$<n>" or "*<n>": one pass, no search. */
+        if (t == '$' && resp_quick_len_line(buf, len, pos, &n, &end) && n <= p->max_bulk
+            && (uint64_t)n <= SIZE_MAX - end - 4)
+            goto have_header;
+        if (t == '*' && resp_quick_len_line(buf, len, pos, &n, &end)
+            && n <= RESP_REPLY_MAX_ELEMENTS) {
+            elements = n;
+            goto have_header;
+        }
         switch (resp_find_line(buf, len, pos, &p->line_scan, '\r',
                                RESP_MAX_LINE, 1, &end)) {
         case RESP_LINE_AGAIN:
@@ -654,6 +695,7 @@ int resp_parse_reply(struct resp_reply_parser *p, const char *buf, size_t len)
             break;
         }
 
+have_header:
         if (pos == 0) {
             /* The reply's own header: what the caller is told about. */
             p->type = t;

@@ -37,9 +37,9 @@ router_slot(const char *key, size_t len)
     uLong crc;
 
     router_hashtag(key, len, &tag, &taglen);
-    crc = crc32(0L, Z_NULL, 0);
-    /* zlib takes uInt lengths; keys past 4 GB cannot reach us (bulk cap). */
-    crc = crc32(crc, (const Bytef *)tag, (uInt)taglen);
+    /* 0 is crc32's initial value. zlib takes uInt lengths; keys past 4 GB
+     * cannot reach us (bulk cap). */
+    crc = crc32(0L, (const Bytef *)tag, (uInt)taglen);
     return (unsigned)(crc % CORDIS_SLOTS);
 }
 
