@@ -547,6 +547,9 @@ static void test_req_errors(void **state)
         { S("*1\r\n$\r\n"), M_BULK_LEN },
         { S("*1\r\n$01\r\n"), M_BULK_LEN },
         { S("*1\r\n$9223372036854775808\r\n"), M_BULK_LEN },
+        /* 18 digits: the longest a plain header read in one pass may be */
+        { S("*1\r\n$999999999999999999\r\n"), M_BULK_LEN },
+        { S("*999999999999999999\r\n"), M_MBULK_LEN },
         { S("*1\r\n$536870913\r\n"), M_BULK_LEN },
         { S("*1\r\n$3\rXabc\r\n"), M_BULK_LEN },
         /* the two bytes after a bulk must be CRLF */
@@ -1183,6 +1186,9 @@ static void test_reply_errors(void **state)
         { S("$-2\r\n"), "Protocol error: invalid bulk length in reply" },
         { S("$x\r\n"), "Protocol error: invalid bulk length in reply" },
         { S("$536870913\r\n"), "Protocol error: invalid bulk length in reply" },
+        { S("$999999999999999999\r\n"), "Protocol error: invalid bulk length in reply" },
+        { S("$01\r\n"), "Protocol error: invalid bulk length in reply" },
+        { S("*999999999999999999\r\n"), "Protocol error: invalid multibulk length in reply" },
         { S("$3\r\nabcXY"), "Protocol error: bulk in reply not followed by CRLF" },
         { S("$3\r\nabc\rX"), "Protocol error: bulk in reply not followed by CRLF" },
         { S("*1\r\n$1\r\nab\r\n"), "Protocol error: bulk in reply not followed by CRLF" },
