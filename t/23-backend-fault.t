@@ -311,18 +311,9 @@ sub fake_backend {
             my $buf = '';
             while (sysread($c, $buf, 65536, length $buf)) {
                 my $out = '';
-                while ($buf =~ /\A\*(\d+)\r\n/) {
-                    my ($n, $pos, @args) = ($1, length($&));
-                    for (1 .. $n) {
-                        last unless substr($buf, $pos) =~ /\A\$(\d+)\r\n/;
-                        my $len = $1;
-                        last if length($buf) < $pos + length($&) + $len + 2;
-                        push @args, substr($buf, $pos + length($&), $len);
-                        $pos += length($&) + $len + 2;
-                    }
-                    last if @args < $n;
-                    substr($buf, 0, $pos) = '';
-                    if (uc($args[0]) eq 'MGET') {
+                for my $args (resp_take_requests(\$buf)) {
+                    my $n = @$args;
+                    if (uc($args->[0]) eq 'MGET') {
                         $out .= '*' . $n . "\r\n" . ("\$4\r\nfake\r\n" x $n);
                     } else {
                         $out .= "+OK\r\n";

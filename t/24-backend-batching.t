@@ -28,27 +28,6 @@ my $conf = write_conf(
 );
 my $cordis = start_cordis($conf);
 
-# Requests as the backend sees them: a list of [argv...] parsed from the bytes
-# read so far; returns the complete ones and keeps the rest in $$buf.
-sub take_requests {
-    my ($buf) = @_;
-    my @reqs;
-    while ($$buf =~ /\A\*(\d+)\r\n/) {
-        my ($n, $pos, @args) = ($1, length($&));
-        for (1 .. $n) {
-            last unless substr($$buf, $pos) =~ /\A\$(\d+)\r\n/;
-            my $len = $1;
-            last if length($$buf) < $pos + length($&) + $len + 2;
-            push @args, substr($$buf, $pos + length($&), $len);
-            $pos += length($&) + $len + 2;
-        }
-        last if @args < $n;
-        substr($$buf, 0, $pos) = '';
-        push @reqs, \@args;
-    }
-    return @reqs;
-}
-
 # Reads from the backend side until $want requests are complete (or $secs
 # pass); returns them and how many reads it took.
 my $pending = '';
@@ -63,7 +42,7 @@ sub backend_read {
         my $n = sysread($b, $pending, 1 << 20, length $pending);
         last unless $n;
         $reads++;
-        push @reqs, take_requests(\$pending);
+        push @reqs, resp_take_requests(\$pending);
     }
     return (\@reqs, $reads // 0);
 }
@@ -89,7 +68,7 @@ is_deeply($got, [ [ 'GET', 'first' ] ], 'a request on an idle connection goes ou
 
 my @clients = map { resp_connect($conf->{port}) } 1 .. 5;
 resp_send($clients[$_], 'GET', "k$_") for 0 .. $#clients;
-ok(quiet_for($b, 0.3), 'while GET first awaits its reply, the next requests are held');
+ok(quiet_for($b, 0.5), 'while GET first awaits its reply, the next requests are held');
 
 syswrite($b, "\$1\r\nA\r\n");
 is(resp_read($a), 'A', 'the first client gets its reply');

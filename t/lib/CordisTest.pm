@@ -256,6 +256,29 @@ sub resp_encode {
     return $out;
 }
 
+# Takes the complete RESP multibulk requests off the front of $$buf (as a
+# backend sees them) and returns them as [argv...] lists; an incomplete one
+# stays in $$buf for more bytes.
+sub resp_take_requests {
+    my ($buf) = @_;
+    my @reqs;
+    while ($$buf =~ /\A\*(\d+)\r\n/) {
+        my ($n, $pos, @args) = ($1, length($&));
+        for (1 .. $n) {
+            last unless substr($$buf, $pos) =~ /\A\$(\d+)\r\n/;
+            my $len = $1;
+            last if length($$buf) < $pos + length($&) + $len + 2;
+            push @args, substr($$buf, $pos + length($&), $len);
+            $pos += length($&) + $len + 2;
+        }
+        last if @args < $n;
+        substr($$buf, 0, $pos) = '';
+        push @reqs, \@args;
+    }
+    return @reqs;
+}
+push @EXPORT, 'resp_take_requests';
+
 sub resp_send {
     my ($s, @args) = @_;
     print $s resp_encode(@args);
