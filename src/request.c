@@ -27,8 +27,10 @@
 /* Requests kept for reuse at most; the rest go back to malloc. */
 #define REQ_FREE_MAX 4096
 
-/* A scratch block past this size is not kept for the next request. */
-#define REQ_SCRATCH_KEEP 4096
+/* A scratch block past this size is not kept for the next request, so the
+ * free list holds at most REQ_FREE_MAX of them (4 MB) after a burst of
+ * large multi-key commands. Ten keys over a few groups need under 256 B. */
+#define REQ_SCRATCH_KEEP 1024
 
 struct req *
 req_new(struct worker *w)
