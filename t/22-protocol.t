@@ -34,23 +34,6 @@ my ($worker) = wait_for(sub { my @w = worker_pids($cordis); @w == 1 ? $w[0] : 0 
 ok($worker, "one worker ($worker)");
 
 
-# Writes bytes from a child process, so a reader is never needed to let a
-# big write finish (the parent reads the replies meanwhile).
-sub send_bg {
-    my ($s, $bytes) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        my $off = 0;
-        while ($off < length $bytes) {
-            my $n = syswrite($s, $bytes, length($bytes) - $off, $off);
-            POSIX::_exit(1) unless defined $n;
-            $off += $n;
-        }
-        POSIX::_exit(0);
-    }
-    return $pid;
-}
-
 sub wait_child {
     my ($pid) = @_;
     waitpid($pid, 0);

@@ -30,23 +30,6 @@ my $conf = write_conf(
 my $cordis = start_cordis($conf);
 
 
-
-# Writes bytes from a child, so the parent can read replies meanwhile.
-sub send_bg {
-    my ($s, $bytes) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        my $off = 0;
-        while ($off < length $bytes) {
-            my $n = syswrite($s, $bytes, length($bytes) - $off, $off);
-            POSIX::_exit(1) unless defined $n;
-            $off += $n;
-        }
-        POSIX::_exit(0);
-    }
-    return $pid;
-}
-
 # A reply and how long it took.
 sub timed_cmd {
     my ($s, @cmd) = @_;

@@ -71,24 +71,6 @@ sub hwm {
 sub mb { return sprintf('%.1f MB', $_[0] / 1024) }
 
 
-# Writes bytes from a child process, so a big pipeline can be sent while
-# nobody reads the replies.
-sub send_bg {
-    my ($s, $bytes) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        $SIG{ALRM} = 'DEFAULT';
-        my $off = 0;
-        while ($off < length $bytes) {
-            my $n = syswrite($s, $bytes, length($bytes) - $off, $off);
-            POSIX::_exit(1) unless defined $n;
-            $off += $n;
-        }
-        POSIX::_exit(0);
-    }
-    return $pid;
-}
-
 # A client socket with a small, fixed receive buffer (no autotuning), so
 # what the kernel holds for a client that does not read is known.
 sub small_rcvbuf_connect {

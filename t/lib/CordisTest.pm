@@ -279,6 +279,26 @@ sub resp_take_requests {
 }
 push @EXPORT, 'resp_take_requests';
 
+# Writes bytes to a socket from a child process, so a big pipeline can go
+# out while the test reads the replies (or while nobody does). Returns the
+# child's pid: waitpid it; exit status 0 when everything was written.
+sub send_bg {
+    my ($s, $bytes) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        $SIG{ALRM} = 'DEFAULT';
+        my $off = 0;
+        while ($off < length $bytes) {
+            my $n = syswrite($s, $bytes, length($bytes) - $off, $off);
+            POSIX::_exit(1) unless defined $n;
+            $off += $n;
+        }
+        POSIX::_exit(0);
+    }
+    return $pid;
+}
+push @EXPORT, 'send_bg';
+
 sub resp_send {
     my ($s, @args) = @_;
     print $s resp_encode(@args);
