@@ -228,16 +228,7 @@ ok($w, 'two workers running') or BAIL_OUT('cordis did not start its workers');
     is(redis_cmd($conf->{port}, 'DEL', $key) =~ /^[01]$/ ? 1 : 0, 1, 'counter reset');
     my $s = resp_connect($conf->{port});
     my $pipeline = ("*2\r\n\$4\r\nINCR\r\n\$" . length($key) . "\r\n$key\r\n") x $N;
-    my $writer = fork // die "fork: $!";
-    if ($writer == 0) {
-        my $off = 0;
-        while ($off < length $pipeline) {
-            my $n = syswrite($s, $pipeline, length($pipeline) - $off, $off);
-            POSIX::_exit(1) unless defined $n;
-            $off += $n;
-        }
-        POSIX::_exit(0);
-    }
+    my $writer = send_bg($s, $pipeline);
     my ($buf, @got, $first_at) = ('');
     my $quit_sent = 0;
     my $end = time + 60;

@@ -23,15 +23,6 @@ $SIG{PIPE} = 'IGNORE';
 
 
 
-# Starts cordis and waits for its workers. (args => [] skips start_cordis's
-# own wait, which is done here.)
-sub start {
-    my ($conf, $n) = @_;
-    my $c = start_cordis($conf, args => []);
-    wait_for(sub { my @w = worker_pids($c); @w >= $n }, 10) or die "workers did not start";
-    return $c;
-}
-
 sub err_of { my ($r) = @_; return ref $r eq 'HASH' ? $r->{err} : '' }
 sub show { my ($r) = @_; return !defined $r ? '(nil)' : ref $r eq 'HASH' ? "-$r->{err}" : ref $r ? '[array]' : $r }
 
@@ -164,7 +155,7 @@ my $fake = fake_backend($fport, $fdir);
         groups  => [ [ 1, "127.0.0.1:$r1->{port}" ], [ 2, "127.0.0.1:$fport" ] ],
         slots   => [ [ '0-511', 1 ], [ '512-1023', 2 ] ],
     );
-    my $c = start($conf, 1);
+    my $c = start_cordis($conf);
     my @workers = worker_pids($c);
     my $s = resp_connect($conf->{port});
     my $hk = key_in_group('healthy', 1);
@@ -217,7 +208,7 @@ my $fake = fake_backend($fport, $fdir);
         groups  => [ [ 1, "127.0.0.1:$r1->{port}" ], [ 2, "127.0.0.1:$fport" ] ],
         slots   => [ [ '0-511', 1 ], [ '512-1023', 2 ] ],
     );
-    my $c = start($conf, 1);
+    my $c = start_cordis($conf);
     my @workers = worker_pids($c);
     my $s = resp_connect($conf->{port});
     my $fk = key_in_group('fake', 2);
@@ -273,7 +264,7 @@ SKIP: {
         groups => [ [ 1, "127.0.0.1:$r1->{port}" ], [ 2, "127.0.0.1:$p2" ] ],
         slots  => [ [ '0-511', 1 ], [ '512-1023', 2 ] ],
     );
-    my $c = start($conf, 2);
+    my $c = start_cordis($conf);
     my @workers = worker_pids($c);
     my $port = $conf->{port};
     my $run = sub {
@@ -338,7 +329,7 @@ SKIP: {
         groups  => [ [ 1, "127.0.0.1:$r1->{port}" ], [ 2, "127.0.0.1:$r2->{port}" ] ],
         slots   => [ [ '0-511', 1 ], [ '512-1023', 2 ] ],
     );
-    my $c = start($conf, 1);
+    my $c = start_cordis($conf);
     my @workers = worker_pids($c);
     my $s = resp_connect($conf->{port});
     my @k1 = map { key_in_group('fz', 1, $_) } 0 .. 49;
