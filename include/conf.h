@@ -44,7 +44,7 @@ struct conf {
         char    *listen;        /* "host:port" for clients */
         int      workers;       /* resolved: 0 in the file becomes nproc */
         int      workers_conf;  /* as written in the file (0 = one per CPU) */
-        int      max_clients;   /* per cordis, split evenly over workers */
+        int      max_clients;   /* for the whole proxy, one count for all workers */
         int64_t  drain_timeout; /* ms an old worker may take to drain */
     } proxy;
 

@@ -24,7 +24,7 @@
 #include "stats.h"
 
 #define SHM_MAGIC    0x53445243u   /* "CRDS" */
-#define SHM_VERSION  2u
+#define SHM_VERSION  3u
 /* Largest config file text that can be handed to workers. */
 #define SHM_CONF_MAX (1024 * 1024)
 /* Stats rows: twice the workers, so a retiring generation keeps its rows
@@ -63,6 +63,8 @@ struct shm_header {
     uint64_t route_gen;        /* route copy in use = route_gen & 1 */
     uint64_t conf_gen;         /* conf copy in use = conf_gen & 1 */
     int32_t  log_level;        /* workers' log level (config or admin API) */
+    uint32_t clients;          /* client connections open in every worker: one
+                                  count for proxy.max_clients (atomic) */
 };
 
 struct shm {

@@ -53,7 +53,7 @@ struct worker {
 
     struct session        *sessions;     /* open client connections */
     unsigned               nsessions;
-    unsigned               max_sessions; /* this worker's share of proxy.max_clients */
+    int64_t                reap_after;   /* earliest next look for departed clients (usec) */
     struct session        *flush_sessions;  /* sessions with replies to write */
     struct backend_conn   *flush_conns;  /* backend connections with bytes to send */
     struct session        *closed;       /* sessions to free at the flush point */

@@ -511,7 +511,8 @@ local_info_text(struct worker *w, int argc, const struct cstr *argv, struct repl
     }
     if (local_section_wanted(argc, argv, "clients", true)) {
         reply_printf(r, "# Clients\r\nconnected_clients:%u\r\nmaxclients:%u\r\n\r\n",
-                     w->nsessions, w->max_sessions);
+                     __atomic_load_n(&w->shm->header.clients, __ATOMIC_RELAXED),
+                     (unsigned)w->conf->proxy.max_clients);
     }
     if (local_section_wanted(argc, argv, "stats", true)) {
         for (int i = 0; i < COMMAND_COUNT; i++) {

@@ -751,6 +751,9 @@ master_child_cb(struct ev_loop *loop, ev_child *child, int revents)
     w->ctl_fd = -1;
     w->pid = 0;
     m->shm->rows[row].pid = 0;
+    /* Its clients' places under proxy.max_clients are free again. */
+    __atomic_sub_fetch(&m->shm->header.clients,
+                       (uint32_t)m->shm->rows[row].sessions_alive, __ATOMIC_ACQ_REL);
     m->shm->rows[row].sessions_alive = 0;
 
     if (m->state != MASTER_RUNNING) {

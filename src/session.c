@@ -79,25 +79,93 @@ session_update_reading(struct session *s)
     }
 }
 
-struct session *
-session_open(struct worker *w, int fd, const char *peer)
+/*
+ * Places under proxy.max_clients are one count in shared memory, taken and
+ * given back with atomic operations, so the limit is the proxy's however
+ * SO_REUSEPORT spreads the connections over the workers. A worker's own
+ * share is its stats row's sessions_alive: when a worker dies, the master
+ * gives its places back.
+ */
+static bool
+session_take_place(struct worker *w)
 {
-    static const char full[] = "-ERR max number of clients reached\r\n";
+    uint32_t *clients = &w->shm->header.clients;
+
+    if (__atomic_add_fetch(clients, 1, __ATOMIC_ACQ_REL)
+        <= (uint32_t)w->conf->proxy.max_clients) {
+        return true;
+    }
+    __atomic_sub_fetch(clients, 1, __ATOMIC_ACQ_REL);
+    return false;
+}
+
+static void
+session_give_place(struct worker *w)
+{
+    __atomic_sub_fetch(&w->shm->header.clients, 1, __ATOMIC_ACQ_REL);
+}
+
+/* True when the peer of fd has closed (or reset) and sent nothing first. */
+static bool
+session_fd_departed(int fd)
+{
+    char byte;
+    ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* A session whose client has gone with nothing of it pending. */
+static bool
+session_departed(struct session *s)
+{
+    if (s->closing || s->head != NULL || (s->in != NULL && mbuf_unparsed(s->in) != 0)) {
+        return false;
+    }
+    return session_fd_departed(s->fd);
+}
+
+/*
+ * At the limit: a client that connected and left at once (a port probe,
+ * say) may still hold a place because its EOF has not been read yet. Such
+ * sessions are closed before anyone is refused. At most once per
+ * SESSION_REAP_USEC, so a flood of connections against a full proxy does
+ * not make it peek at every client each time.
+ */
+#define SESSION_REAP_USEC (50 * 1000)
+
+static unsigned
+session_reap_departed(struct worker *w)
+{
+    int64_t now = worker_now(w);
+    struct session *s, *next;
+    unsigned closed = 0;
+
+    if (now < w->reap_after) {
+        return 0;
+    }
+    w->reap_after = now + SESSION_REAP_USEC;
+    for (s = w->sessions; s != NULL; s = next) {
+        next = s->next;
+        if (session_departed(s)) {
+            session_close(s, "closed by the client");
+            closed++;
+        }
+    }
+    return closed;
+}
+
+/* A session for fd, in a place already taken. */
+static struct session *
+session_create(struct worker *w, int fd, const char *peer)
+{
     struct session *s;
     int one = 1;
 
-    if (w->nsessions >= w->max_sessions) {
-        /* Best effort: the socket is fresh, the error fits its buffer. */
-        if (write(fd, full, sizeof(full) - 1) < 0) {
-            /* the client is gone already */
-        }
-        close(fd);
-        w->stats->rejected++;
-        return NULL;
-    }
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
         log_error("out of memory accepting %s, connection closed", peer);
+        session_give_place(w);
         close(fd);
         return NULL;
     }
@@ -126,6 +194,30 @@ session_open(struct worker *w, int fd, const char *peer)
     return s;
 }
 
+struct session *
+session_open(struct worker *w, int fd, const char *peer)
+{
+    static const char full[] = "-ERR max number of clients reached\r\n";
+
+    if (!session_take_place(w)) {
+        if (session_fd_departed(fd)) {
+            close(fd);   /* connected and left already: nobody to refuse */
+            return NULL;
+        }
+        if (session_reap_departed(w) > 0 && session_take_place(w)) {
+            return session_create(w, fd, peer);
+        }
+        /* Best effort: the socket is fresh, the error fits its buffer. */
+        if (write(fd, full, sizeof(full) - 1) < 0) {
+            /* the client is gone already */
+        }
+        close(fd);
+        w->stats->rejected++;
+        return NULL;
+    }
+    return session_create(w, fd, peer);
+}
+
 void
 session_adopt(struct worker *w, int fd, const struct ctl_handoff *h)
 {
@@ -137,7 +229,10 @@ session_adopt(struct worker *w, int fd, const struct ctl_handoff *h)
     if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0) {
         util_addr_text((struct sockaddr *)&ss, peer, sizeof(peer));
     }
-    s = session_open(w, fd, peer);
+    /* The client was admitted when it first connected: a handover never
+     * refuses it, even while the count briefly holds it twice. */
+    __atomic_add_fetch(&w->shm->header.clients, 1, __ATOMIC_ACQ_REL);
+    s = session_create(w, fd, peer);
     if (s == NULL) {
         return;
     }
@@ -219,6 +314,7 @@ session_close(struct session *s, const char *why)
     }
     w->nsessions--;
     w->stats->sessions_alive--;
+    session_give_place(w);
     /* Freed at the flush point, never inside a callback that still uses it. */
     s->prev = w->closed;
     w->closed = s;

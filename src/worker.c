@@ -104,8 +104,6 @@ worker_update(struct worker *w)
             conf_free(w->conf);
             w->conf = conf;
             conf_changed = true;
-            w->max_sessions = (unsigned)((conf->proxy.max_clients + conf->proxy.workers - 1)
-                                         / conf->proxy.workers);
         }
         free(text);
         w->conf_gen = conf_gen;

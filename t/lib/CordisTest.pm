@@ -187,10 +187,21 @@ sub start_cordis {
         exec cordis_bin(), '-c', $conf->{path}, @{ $opt{args} || [] } or POSIX::_exit(127);
     }
     push @started, $pid;
+    # Ready when the pid file is written (the listening sockets exist by
+    # then) and the admin server answers. Nothing connects to the proxy
+    # port: a probe there would be a client, and until its worker reads
+    # the close it holds one of proxy.max_clients's places.
+    my $text = read_file($conf->{path});
+    my ($admin_port) = $text =~ /^admin\s*=\s*\{[^}]*?\blisten\s*=\s*"[^"]*:(\d+)"/ms;
+    $admin_port //= 11080 unless $text =~ /^admin\s*=/m;   # the default admin.listen
     my $up = wait_for(sub {
         return 0 unless -s $conf->{pid_file};
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$conf->{port}", Timeout => 1);
-        return $s ? 1 : 0;
+        return 1 unless $admin_port;
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$admin_port", Timeout => 1)
+            or return 0;
+        print $s "GET /api/proxy/model HTTP/1.0\r\n\r\n";
+        my $status = <$s> // '';
+        return $status =~ m{^HTTP/1\.[01] 200 };
     }, 15);
     die "cordis did not start:\n" . read_file($stderr) . read_file($conf->{log}) unless $up;
     my $c = { pid => $pid, conf => $conf, stderr => $stderr };
