@@ -75,6 +75,7 @@ struct backend_server {
     unsigned              rr;           /* round robin over parallel conns */
     bool                  retired;      /* no longer in the route table */
     struct stats_backend *stats;        /* its counters in our stats row; NULL if none free */
+    uint16_t              group;        /* the group it is the primary of */
     unsigned              mark;         /* route rebuild bookkeeping */
 };
 

@@ -18,12 +18,38 @@
 enum command_flag {
     CMD_WRITE     = 1 << 0,  /* may modify the keyspace */
     CMD_READONLY  = 1 << 1,  /* reads only */
-    CMD_FORBIDDEN = 1 << 2,  /* refused: "command 'X' is not supported by cordis" */
-    CMD_PROXY     = 1 << 3,  /* answered by cordis itself (PING, AUTH, SELECT, ...) */
-    CMD_SPLIT     = 1 << 4,  /* multi-key: split per group, replies coalesced */
+    CMD_BLOCKING  = 1 << 2,  /* may block the connection it runs on */
     CMD_CONTAINER = 1 << 5,  /* has subcommands: look up "name|sub" next */
-    CMD_NOKEY     = 1 << 6,  /* takes no key: routed by cordis's own rule */
     CMD_NOAUTH    = 1 << 7,  /* allowed before AUTH (AUTH, HELLO, QUIT) */
+};
+
+/*
+ * How a command travels: the one column session_dispatch switches on (see
+ * tools/gen-commands for how each command gets its kind).
+ */
+enum command_dispatch {
+    DISPATCH_LOCAL = 0,      /* answered by cordis */
+    DISPATCH_KEYED,          /* one key: its slot's group */
+    DISPATCH_SAME_GROUP,     /* several keys in one group, else -CROSSSLOT; keyless: slot 0's group */
+    DISPATCH_SPLIT,          /* one sub-request per group, replies coalesced */
+    DISPATCH_FANOUT,         /* every group, replies merged by the command's merge rule */
+    DISPATCH_PINNED,         /* needs a private backend connection */
+    DISPATCH_REFUSED,        /* "not supported by cordis: <reason>" */
+};
+
+/* How the replies of a fan-out become one (src/fanout.c). */
+enum command_merge {
+    MERGE_NONE = 0,
+    MERGE_ALL_OK,            /* every group succeeded: the first group's reply */
+    MERGE_SAME,              /* every group answered alike */
+    MERGE_SUM,               /* integers added up */
+    MERGE_MIN,               /* the smallest integer */
+    MERGE_CONCAT,            /* arrays joined */
+    MERGE_FIRST,             /* the first group (by id) that answered */
+    MERGE_AND,               /* arrays of 0/1, element by element */
+    MERGE_ANY_OK,            /* OK when any group said OK */
+    MERGE_RANDOM,            /* a random non-nil reply */
+    MERGE_SCAN,              /* one group per call, the group in the cursor */
 };
 
 /* How the keys of a command are found beyond first/last/step. */
@@ -37,7 +63,8 @@ enum command_keys_kind {
     CMD_KEYS_MIGRATE,        /* argv[3] or the ones after KEYS */
 };
 
-#define CMD_X(id, name, arity, first, last, step, keys_kind, numkeys_at, flags) \
+#define CMD_X(id, name, arity, first, last, step, keys_kind, numkeys_at, flags, \
+              dispatch, merge, refusal) \
     COMMAND_##id,
 enum command_id {
 #include "commands.h"
@@ -54,8 +81,11 @@ struct command {
     int8_t       key_step;
     uint8_t      keys_kind;   /* enum command_keys_kind */
     int8_t       numkeys_at;  /* argv index of numkeys for CMD_KEYS_NUMKEYS* */
-    uint32_t     flags;       /* enum command_flag */
+    uint8_t      flags;       /* enum command_flag */
+    uint8_t      dispatch;    /* enum command_dispatch */
+    uint8_t      merge;       /* enum command_merge (fan-out only) */
     enum command_id id;       /* index in the table and the stats rows */
+    const char  *refusal;     /* why cordis refuses it (DISPATCH_REFUSED); NULL otherwise */
 };
 
 /* Where the keys of one request are: argv[first..last] by step, plus extra. */
@@ -99,7 +129,9 @@ bool command_arity_ok(const struct command *cmd, int argc);
 int command_get_keys(const struct command *cmd, int argc,
                      const struct cstr *argv, struct command_keys *keys);
 
-/* Upper-case name for messages and stats ("GET", "OBJECT|ENCODING"). */
+/* Upper-case name for stats ("GET", "OBJECT|ENCODING"). */
 const char *command_upper_name(const struct command *cmd);
+/* Upper-case name for messages, as a client types it ("CONFIG SET"). */
+const char *command_display_name(const struct command *cmd);
 
 #endif /* CORDIS_COMMAND_H */

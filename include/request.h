@@ -4,9 +4,10 @@
  * order) and, when forwarded, in one backend connection's FIFO (replies
  * come back in that order).
  *
- * Multi-key commands (MGET, MSET, DEL, ...) become a parent in the session
- * FIFO and one child per backend; the parent is done when every child is,
- * and its reply is coalesced from theirs.
+ * Multi-key commands (MGET, MSET, DEL, ...) and fan-out commands (FLUSHALL,
+ * DBSIZE, ...) become a parent in the session FIFO and one child per
+ * backend; the parent is done when every child is, and its reply is
+ * coalesced from theirs.
  */
 #ifndef CORDIS_REQUEST_H
 #define CORDIS_REQUEST_H
@@ -21,6 +22,7 @@ struct session;
 struct mbuf;
 struct command;
 struct backend_conn;
+struct backend_server;
 
 /* Pieces of the bytes sent to a backend, kept inline for plain requests. */
 #define REQ_INLINE_IOV 2
@@ -63,7 +65,13 @@ struct req {
     void                *scratch;
     size_t               scratch_size;
 
+    /* routing notes, for the reply's last look (dispatch_on_reply) */
+    struct backend_server *server;    /* where it was sent (EVALSHA's retry) */
+    uint32_t             hook_arg;    /* SCAN: group index and fingerprint; EVALSHA: seed */
+    uint16_t             group;       /* fan-out child, SCAN: the group it went to */
+
     unsigned             internal:1;  /* cordis's own (AUTH/SELECT/PING to a backend) */
+    unsigned             retried:1;   /* sent again once already (EVALSHA after NOSCRIPT) */
     unsigned             done:1;      /* reply attached */
     unsigned             failed:1;    /* reply is an error made by cordis */
     unsigned             quit:1;      /* QUIT: close after this reply */

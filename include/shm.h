@@ -6,6 +6,7 @@
  *   route[2]    groups and the 1024-slot table, double-buffered
  *   conf[2]     the text of the validated config file, double-buffered
  *   rows[]      one stats row per worker (see stats.h), written only by it
+ *   scripts     Lua script bodies loaded through cordis (see scripts.h)
  *
  * Only the master writes route and conf. It fills the inactive copy, then
  * publishes it by bumping the generation with a release store; the copy in
@@ -21,6 +22,7 @@
 #include <sys/types.h>
 
 #include "cordis.h"
+#include "scripts.h"
 #include "stats.h"
 
 #define SHM_MAGIC    0x53445243u   /* "CRDS" */
@@ -73,6 +75,7 @@ struct shm {
     struct shm_conf     conf[2];
     struct stats_row    rows[SHM_ROWS];
     struct stats_total  carried;   /* final counts of earlier masters (upgrades) */
+    struct scripts_store scripts;  /* Lua script bodies by sha (scripts.h) */
 };
 
 /* Maps a new zeroed segment (a memfd: reachable only through fork/exec). */

@@ -49,6 +49,10 @@ struct worker {
     uint64_t               route_gen;    /* generation of route */
     struct shm_route      *route;        /* local copy of the route table */
     struct backend_server *slot_server[CORDIS_SLOTS]; /* primary per slot; NULL = not served */
+    int                    ngroups;      /* groups of the route table, by id: */
+    uint16_t               group_ids[CORDIS_MAX_GROUPS];          /* ascending */
+    struct backend_server *group_server[CORDIS_MAX_GROUPS];       /* their primaries */
+    uint8_t                groups_print; /* fingerprint of group_ids (SCAN cursors) */
     struct backend_server *servers;      /* every backend server in use */
 
     struct session        *sessions;     /* open client connections */

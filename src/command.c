@@ -17,7 +17,7 @@
 
 /* The parameters are spelt apart from the member names they initialise. */
 #define CMD_X(c_id, c_name, c_arity, c_first, c_last, c_step, c_kind, c_numkeys_at, \
-              c_flags)                                                            \
+              c_flags, c_dispatch, c_merge, c_refusal)                            \
     [COMMAND_##c_id] = {                                                          \
         .name       = c_name,                                                     \
         .name_len   = sizeof(c_name) - 1,                                         \
@@ -28,7 +28,10 @@
         .keys_kind  = c_kind,                                                     \
         .numkeys_at = c_numkeys_at,                                               \
         .flags      = c_flags,                                                    \
+        .dispatch   = c_dispatch,                                                 \
+        .merge      = c_merge,                                                    \
         .id         = COMMAND_##c_id,                                             \
+        .refusal    = c_refusal,                                                  \
     },
 const struct command command_table[COMMAND_COUNT] = {
 #include "commands.h"
@@ -36,7 +39,8 @@ const struct command command_table[COMMAND_COUNT] = {
 #undef CMD_X
 
 /* The longest name in the table: the size of a union of one array per name. */
-#define CMD_X(id, name, arity, first, last, step, keys_kind, numkeys_at, flags) \
+#define CMD_X(id, name, arity, first, last, step, keys_kind, numkeys_at, flags, \
+              dispatch, merge, refusal)                                         \
     char name_of_##id[sizeof(name)];
 union command_name_sizes {
 #include "commands.h"
@@ -72,8 +76,9 @@ _Static_assert(COMMAND_COUNT < UINT16_MAX, "the index holds uint16_t");
 
 static uint16_t command_hash[COMMAND_HASH_SIZE];
 
-/* Upper-case names for messages and stats. */
+/* Upper-case names for stats, and as a client types them for messages. */
 static char command_upper[COMMAND_COUNT][COMMAND_NAME_MAX + 1];
+static char command_display[COMMAND_COUNT][COMMAND_NAME_MAX + 1];
 
 /*
  * Fills the hash index and the upper-case names before main(), so both are
@@ -93,6 +98,7 @@ command_init(void)
 
             h = command_hash_byte(h, c);
             command_upper[i][j] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+            command_display[i][j] = c == '|' ? ' ' : command_upper[i][j];
         }
 
         for (slot = h & COMMAND_HASH_MASK; command_hash[slot] != 0;
@@ -197,6 +203,12 @@ const char *
 command_upper_name(const struct command *cmd)
 {
     return command_upper[cmd->id];
+}
+
+const char *
+command_display_name(const struct command *cmd)
+{
+    return command_display[cmd->id];
 }
 
 /* --- keys ------------------------------------------------------------------ */

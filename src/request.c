@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "command.h"
-#include "local.h"
+#include "dispatch.h"
+#include "fanout.h"
 #include "mbuf.h"
 #include "multikey.h"
 #include "reply.h"
@@ -275,23 +276,40 @@ req_count(struct worker *w, struct req *req)
                  req->failed, req->reply_type == '-' && !req->failed);
 }
 
+/* A parent whose children all have their reply: one reply from theirs. */
+static void
+req_coalesce(struct req *parent)
+{
+    switch ((enum command_dispatch)parent->cmd->dispatch) {
+    case DISPATCH_FANOUT:
+        fanout_merge(parent);
+        break;
+    case DISPATCH_LOCAL:   /* INFO: cordis's sections and the groups' */
+        multikey_coalesce_info(parent);
+        break;
+    default:
+        multikey_coalesce(parent);
+        break;
+    }
+}
+
 void
 req_finish(struct worker *w, struct req *req)
 {
     struct req *parent = req->parent;
 
-    req->done = 1;
     if (parent != NULL) {
+        req->done = 1;
         if (--parent->pending > 0) {
             return;
         }
-        multikey_coalesce(parent);
+        req_coalesce(parent);
         req = parent;
-        req->done = 1;
     }
-    if (req->cmd != NULL && req->cmd->id == COMMAND_CONFIG_GET) {
-        local_config_filter(req);
+    if (req->cmd != NULL && !req->failed && dispatch_on_reply(w, req) == CORDIS_EAGAIN) {
+        return;   /* sent again; it finishes with its next reply */
     }
+    req->done = 1;
     req_count(w, req);
     if (req->session == NULL) {
         req_free(w, req);

@@ -19,15 +19,12 @@
 #include <unistd.h>
 
 #include "backend.h"
-#include "command.h"
 #include "conf.h"
 #include "ctl.h"
-#include "local.h"
+#include "dispatch.h"
 #include "log.h"
 #include "mbuf.h"
-#include "multikey.h"
 #include "request.h"
-#include "router.h"
 #include "session.h"
 #include "shm.h"
 #include "stats.h"
@@ -366,134 +363,16 @@ session_push(struct session *s, struct req *req)
     s->nreqs++;
 }
 
-/* Redis's text for an unknown command: the name and the first arguments. */
-static void
-session_unknown_command(struct req *req, int argc, const struct cstr *argv)
-{
-    char args[512];
-    size_t used = 0;
-
-    args[0] = '\0';
-    for (int i = 1; i < argc && used < sizeof(args) - 1; i++) {
-        int n = snprintf(args + used, sizeof(args) - used, "'%.*s' ",
-                         (int)CORDIS_MIN(argv[i].len, (size_t)128), argv[i].ptr);
-        if (n < 0) {
-            break;
-        }
-        used += CORDIS_MIN((size_t)n, sizeof(args) - 1 - used);
-    }
-    req_set_error(req, "ERR unknown command '%.*s', with args beginning with: %s",
-                  (int)CORDIS_MIN(argv[0].len, (size_t)128), argv[0].ptr, args);
-}
-
-/* The backend a request's keys lead to, built key by key. */
-struct session_pick {
-    struct backend_server *server;     /* backend of the first key */
-    unsigned               first_slot; /* slot of the first key */
-    unsigned               slot;       /* slot of the last key looked at */
-    bool                   any;        /* a key was seen */
-};
-
-/* Adds a key; false when it belongs to another backend than the first. */
-static bool
-session_pick_key(struct worker *w, struct session_pick *pick, const struct cstr *key)
-{
-    pick->slot = router_slot(key->ptr, key->len);
-    if (!pick->any) {
-        pick->any = true;
-        pick->first_slot = pick->slot;
-        pick->server = w->slot_server[pick->slot];
-        return true;
-    }
-    return w->slot_server[pick->slot] == pick->server;
-}
-
-/*
- * Picks the backend for a forwarded request: every key must hash to slots
- * served by one backend. Commands without keys go where slot 0 goes, as in
- * Codis. On failure req gets the error and NULL is returned.
- */
-static struct backend_server *
-session_route(struct worker *w, struct req *req, int argc, const struct cstr *argv,
-              unsigned *seed)
-{
-    struct command_keys keys;
-    struct session_pick pick = { NULL, 0, 0, false };
-    bool same = true;
-
-    if (command_get_keys(req->cmd, argc, argv, &keys) != CORDIS_OK) {
-        /* Malformed key arguments: the backend of the first argument
-         * answers Redis's own error. */
-        keys.first = keys.last = argc > 1 ? 1 : 0;
-        keys.step = 1;
-        keys.extra = 0;
-    }
-    for (int i = keys.first; same && keys.first > 0 && i <= keys.last && i < argc;
-         i += CORDIS_MAX(keys.step, 1)) {
-        same = session_pick_key(w, &pick, &argv[i]);
-    }
-    if (same && keys.extra > 0 && keys.extra < argc) {
-        same = session_pick_key(w, &pick, &argv[keys.extra]);
-    }
-    if (!pick.any) {
-        pick.server = w->slot_server[0];
-    }
-    if (pick.server == NULL) {
-        req_set_error(req, "ERR slot %u is not served", pick.first_slot);
-        return NULL;
-    }
-    if (!same) {
-        if (w->slot_server[pick.slot] == NULL) {
-            req_set_error(req, "ERR slot %u is not served", pick.slot);
-        } else {
-            req_set_error(req, "CROSSSLOT Keys in request don't hash to the same slot");
-        }
-        return NULL;
-    }
-    *seed = pick.first_slot;
-    return pick.server;
-}
-
-/* True when XREAD/XREADGROUP carries the BLOCK option (option values,
- * such as a group named "block", are skipped). */
-static bool
-session_has_block_option(int argc, const struct cstr *argv)
-{
-    int i = 1;
-
-    while (i < argc) {
-        const struct cstr *a = &argv[i];
-
-        if (util_strieq(a->ptr, a->len, "streams")) {
-            return false;
-        }
-        if (util_strieq(a->ptr, a->len, "block")) {
-            return true;
-        }
-        if (util_strieq(a->ptr, a->len, "group")) {
-            i += 3;            /* GROUP group consumer */
-        } else if (util_strieq(a->ptr, a->len, "count")) {
-            i += 2;            /* COUNT n */
-        } else {
-            i += 1;            /* NOACK, or something Redis will refuse */
-        }
-    }
-    return false;
-}
-
 /* Dispatches the request the parser just completed (it starts at buf). */
 static void
 session_dispatch(struct session *s, const char *buf)
 {
     struct worker *w = s->worker;
     struct resp_req_parser *p = &s->parser;
-    const struct command *cmd;
-    struct backend_server *server;
-    const char *base = p->is_inline ? p->inline_buf : buf, *err;
+    const char *base = p->is_inline ? p->inline_buf : buf;
     struct cstr *argv;
     struct req *req;
-    int argc = (int)p->argc, rc;
-    unsigned seed = 0;
+    int argc = (int)p->argc;
 
     if (w->argv_cap < (size_t)argc) {
         struct cstr *grown = realloc(w->argv, sizeof(*grown) * (size_t)argc);
@@ -510,12 +389,8 @@ session_dispatch(struct session *s, const char *buf)
         argv[i].ptr = base + p->argv[i].off;
         argv[i].len = p->argv[i].len;
     }
-
-    /* "object|encoding" names a subcommand inside cordis, not for clients. */
-    cmd = memchr(argv[0].ptr, '|', argv[0].len) == NULL
-        ? command_lookup(argv[0].ptr, argv[0].len) : NULL;
-    if (cmd == NULL && (util_strieq(argv[0].ptr, argv[0].len, "post")
-                        || util_strieq(argv[0].ptr, argv[0].len, "host:"))) {
+    if ((util_strieq(argv[0].ptr, argv[0].len, "post")
+         || util_strieq(argv[0].ptr, argv[0].len, "host:"))) {
         log_warn("client %s sent what looks like HTTP (%.*s); possible cross-protocol attack, connection closed",
                  s->peer, (int)CORDIS_MIN(argv[0].len, (size_t)16), argv[0].ptr);
         session_close(s, "HTTP request");
@@ -530,83 +405,7 @@ session_dispatch(struct session *s, const char *buf)
     req->session = s;
     req->start_usec = worker_now(w);
     session_push(s, req);
-
-    if (cmd == NULL) {
-        session_unknown_command(req, argc, argv);
-        goto local;
-    }
-    if ((cmd->flags & CMD_CONTAINER) && argc >= 2) {
-        const struct command *sub = command_resolve(cmd, argc, argv);
-
-        if (sub == cmd) {
-            req->cmd = cmd;
-            req_set_error(req, "ERR unknown subcommand '%.*s'. Try %s HELP.",
-                          (int)CORDIS_MIN(argv[1].len, (size_t)128), argv[1].ptr,
-                          command_upper_name(cmd));
-            goto local;
-        }
-        cmd = sub;
-    }
-    req->cmd = cmd;
-    if (!command_arity_ok(cmd, argc)) {
-        req_set_error(req, "ERR wrong number of arguments for '%s' command", cmd->name);
-        goto local;
-    }
-    if (!s->authed && !(cmd->flags & CMD_NOAUTH)) {
-        req_set_error(req, "NOAUTH Authentication required.");
-        goto local;
-    }
-    if (cmd->flags & CMD_FORBIDDEN) {
-        req_set_error(req, "ERR command '%s' is not supported by cordis",
-                      command_upper_name(cmd));
-        goto local;
-    }
-    if ((cmd->id == COMMAND_XREAD || cmd->id == COMMAND_XREADGROUP)
-        && session_has_block_option(argc, argv)) {
-        /* It would hold the backend connection every client shares. */
-        req_set_error(req, "ERR command '%s' with BLOCK is not supported by cordis",
-                      command_upper_name(cmd));
-        goto local;
-    }
-    if (cmd->flags & CMD_PROXY) {
-        if (local_dispatch(w, s, req, argc, argv) == CORDIS_EAGAIN) {
-            return;
-        }
-        goto local;
-    }
-
-    /* Forwarded: the request's bytes go to the backend as they came. */
-    if (p->is_inline) {
-        /* Backends get RESP only: an inline request is re-encoded. */
-        if (req_encode(req, argc, argv) != CORDIS_OK) {
-            req_set_error(req, "ERR out of memory");
-            goto local;
-        }
-    } else {
-        req->in = mbuf_ref(s->in);
-        req_set_bytes(req, buf, p->len);
-    }
-    if ((cmd->flags & CMD_SPLIT) && argc > 2) {
-        rc = multikey_dispatch(w, s, req, argc, argv);
-        if (rc == CORDIS_OK) {
-            return;
-        }
-        if (rc == CORDIS_ERROR) {
-            goto local;
-        }
-    }
-    server = session_route(w, req, argc, argv, &seed);
-    if (server == NULL) {
-        goto local;
-    }
-    if (backend_send(w, server, s->db, seed, req, &err) != CORDIS_OK) {
-        req_set_error(req, "ERR backend %s unavailable: %s", server->addr, err);
-        goto local;
-    }
-    return;
-
-local:
-    req_finish(w, req);
+    dispatch_request(w, s, req, argc, argv, p->is_inline ? NULL : s->in, buf, p->len);
 }
 
 /* Parses and dispatches what is buffered, as far as limits allow. */

@@ -46,6 +46,13 @@ shm_create(void)
     shm->header.magic = SHM_MAGIC;
     shm->header.version = SHM_VERSION;
     shm->header.size = sizeof(*shm);
+    if (scripts_init(&shm->scripts) != CORDIS_OK) {
+        log_error("cannot make the script store's lock");
+        munmap(shm, sizeof(*shm));
+        close(shm_memfd);
+        shm_memfd = -1;
+        return NULL;
+    }
     return shm;
 }
 

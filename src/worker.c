@@ -39,17 +39,20 @@
 
 static struct worker worker_state;
 
-/* Rebuilds slot -> backend from the route table; servers no longer named
- * are retired (they finish what they hold, then close). */
+/* Rebuilds slot -> backend and the list of groups from the route table;
+ * servers no longer named are retired (they finish what they hold, then
+ * close). */
 static void
 worker_apply_route(struct worker *w)
 {
     const struct shm_route *route = w->route;
     struct backend_server *by_group[CORDIS_MAX_GROUPS];
+    uint32_t print = 0;
 
     for (struct backend_server *s = w->servers; s != NULL; s = s->next) {
         s->mark = 0;
     }
+    w->ngroups = 0;
     for (uint32_t i = 0; i < route->ngroups && i < CORDIS_MAX_GROUPS; i++) {
         by_group[i] = backend_server_get(w, route->groups[i].primary);
         if (by_group[i] == NULL) {
@@ -58,7 +61,21 @@ worker_apply_route(struct worker *w)
             continue;
         }
         by_group[i]->mark = 1;
+        by_group[i]->group = route->groups[i].id;
+        /* Insertion by id: a handful of groups. */
+        int at = w->ngroups++;
+        while (at > 0 && w->group_ids[at - 1] > route->groups[i].id) {
+            w->group_ids[at] = w->group_ids[at - 1];
+            w->group_server[at] = w->group_server[at - 1];
+            at--;
+        }
+        w->group_ids[at] = route->groups[i].id;
+        w->group_server[at] = by_group[i];
     }
+    for (int i = 0; i < w->ngroups; i++) {
+        print = print * 31 + w->group_ids[i];
+    }
+    w->groups_print = (uint8_t)(print ^ (print >> 8) ^ (print >> 16) ^ (print >> 24));
     for (int slot = 0; slot < CORDIS_SLOTS; slot++) {
         uint16_t group = route->slots[slot].group;
 
@@ -355,6 +372,9 @@ worker_main(const struct worker_params *params)
     struct worker *w = &worker_state;
 
     log_set_worker(params->index);
+    /* Workers fork from one master: each its own random sequence
+     * (RANDOMKEY's group). */
+    srandom((unsigned)getpid() ^ (unsigned)util_now_usec());
     proctitle_set("cordis: worker process %d", params->index);
     memset(w, 0, sizeof(*w));
     w->params = params;

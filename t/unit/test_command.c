@@ -13,7 +13,8 @@
 #include "command.h"
 
 /* The number of CMD_X lines in commands.h, counted independently of the enum. */
-#define CMD_X(id, name, arity, first, last, step, keys_kind, numkeys_at, flags) +1
+#define CMD_X(id, name, arity, first, last, step, keys_kind, numkeys_at, flags, \
+              dispatch, merge, refusal) +1
 static const int listed_commands = 0
 #include "commands.h"
     ;
@@ -155,14 +156,18 @@ test_flags_consistent(void **state)
         uint32_t f = c->flags;
 
         assert_false((f & CMD_WRITE) && (f & CMD_READONLY));
-        assert_false((f & CMD_FORBIDDEN) && (f & CMD_PROXY));
-        assert_false((f & CMD_NOKEY) && (f & (CMD_FORBIDDEN | CMD_PROXY)));
-        if (f & CMD_NOKEY) {
-            assert_int_equal(c->first_key, 0);
+        if (c->dispatch == DISPATCH_KEYED) {
+            /* one key at a fixed place */
+            assert_true(c->first_key > 0);
+            assert_int_equal(c->last_key, c->first_key);
             assert_int_equal(c->keys_kind, CMD_KEYS_FIXED);
         }
+        /* a merge rule exactly for fan-out commands */
+        assert_true((c->dispatch == DISPATCH_FANOUT) == (c->merge != MERGE_NONE));
+        /* a reason exactly for refused ones */
+        assert_true((c->dispatch == DISPATCH_REFUSED) == (c->refusal != NULL));
         if (f & CMD_NOAUTH) {
-            assert_true(f & CMD_PROXY);
+            assert_int_equal(c->dispatch, DISPATCH_LOCAL);
         }
         if (c->keys_kind == CMD_KEYS_NUMKEYS || c->keys_kind == CMD_KEYS_NUMKEYS_DEST) {
             assert_true(c->numkeys_at > 0);
@@ -569,36 +574,46 @@ static void
 test_flags(void **state)
 {
     (void)state;
-    assert_true(lookup("keys")->flags & CMD_FORBIDDEN);
-    assert_true(lookup("scan")->flags & CMD_FORBIDDEN);
-    assert_true(lookup("multi")->flags & CMD_FORBIDDEN);
-    assert_true(lookup("blpop")->flags & CMD_FORBIDDEN);
-    assert_true(lookup("subscribe")->flags & CMD_FORBIDDEN);
-    assert_true(lookup("flushall")->flags & CMD_FORBIDDEN);
-    assert_true(lookup("client|list")->flags & CMD_FORBIDDEN);
-    assert_true(lookup("config|set")->flags & CMD_FORBIDDEN);
-    assert_false(lookup("rename")->flags & CMD_FORBIDDEN);
-    assert_false(lookup("xread")->flags & CMD_FORBIDDEN);
-    assert_false(lookup("object|encoding")->flags & CMD_FORBIDDEN);
+    /* the dispatch column */
+    assert_int_equal(lookup("get")->dispatch, DISPATCH_KEYED);
+    assert_int_equal(lookup("object|encoding")->dispatch, DISPATCH_KEYED);
+    assert_int_equal(lookup("rename")->dispatch, DISPATCH_SAME_GROUP);
+    assert_int_equal(lookup("bitop")->dispatch, DISPATCH_SAME_GROUP);
+    assert_int_equal(lookup("eval")->dispatch, DISPATCH_SAME_GROUP);
+    assert_int_equal(lookup("xread")->dispatch, DISPATCH_SAME_GROUP);
+    assert_int_equal(lookup("mget")->dispatch, DISPATCH_SPLIT);
+    assert_int_equal(lookup("del")->dispatch, DISPATCH_SPLIT);
+    assert_int_equal(lookup("ping")->dispatch, DISPATCH_LOCAL);
+    assert_int_equal(lookup("select")->dispatch, DISPATCH_LOCAL);
+    assert_int_equal(lookup("command|count")->dispatch, DISPATCH_LOCAL);
+    assert_int_equal(lookup("client|list")->dispatch, DISPATCH_LOCAL);
+    assert_int_equal(lookup("multi")->dispatch, DISPATCH_PINNED);
+    assert_int_equal(lookup("blpop")->dispatch, DISPATCH_PINNED);
+    assert_int_equal(lookup("subscribe")->dispatch, DISPATCH_PINNED);
+    assert_int_equal(lookup("shutdown")->dispatch, DISPATCH_REFUSED);
+    assert_int_equal(lookup("cluster|info")->dispatch, DISPATCH_REFUSED);
+    assert_non_null(strstr(lookup("swapdb")->refusal, "every group"));
 
-    assert_true(lookup("mget")->flags & CMD_SPLIT);
-    assert_true(lookup("del")->flags & CMD_SPLIT);
-    assert_false(lookup("get")->flags & CMD_SPLIT);
-
-    assert_true(lookup("ping")->flags & CMD_PROXY);
-    assert_true(lookup("select")->flags & CMD_PROXY);
-    assert_true(lookup("command|count")->flags & CMD_PROXY);
-    assert_true(lookup("client|setname")->flags & CMD_PROXY);
-    assert_false(lookup("get")->flags & CMD_PROXY);
+    /* fan-out merge rules, from Redis's tips or cordis's own choice */
+    assert_int_equal(lookup("flushall")->merge, MERGE_ALL_OK);
+    assert_int_equal(lookup("config|set")->merge, MERGE_ALL_OK);
+    assert_int_equal(lookup("dbsize")->merge, MERGE_SUM);
+    assert_int_equal(lookup("slowlog|len")->merge, MERGE_SUM);
+    assert_int_equal(lookup("keys")->merge, MERGE_CONCAT);
+    assert_int_equal(lookup("script|load")->merge, MERGE_SAME);
+    assert_int_equal(lookup("function|load")->merge, MERGE_SAME);
+    assert_int_equal(lookup("script|exists")->merge, MERGE_AND);
+    assert_int_equal(lookup("script|kill")->merge, MERGE_ANY_OK);
+    assert_int_equal(lookup("config|get")->merge, MERGE_FIRST);
+    assert_int_equal(lookup("time")->merge, MERGE_FIRST);
+    assert_int_equal(lookup("scan")->merge, MERGE_SCAN);
+    assert_int_equal(lookup("randomkey")->merge, MERGE_RANDOM);
 
     assert_true(lookup("auth")->flags & CMD_NOAUTH);
     assert_true(lookup("hello")->flags & CMD_NOAUTH);
     assert_true(lookup("quit")->flags & CMD_NOAUTH);
     assert_false(lookup("ping")->flags & CMD_NOAUTH);
-
-    assert_true(lookup("time")->flags & CMD_NOKEY);
-    assert_false(lookup("eval")->flags & CMD_NOKEY);
-    assert_false(lookup("get")->flags & CMD_NOKEY);
+    assert_true(lookup("blpop")->flags & CMD_BLOCKING);
 
     assert_true(lookup("get")->flags & CMD_READONLY);
     assert_true(lookup("set")->flags & CMD_WRITE);
