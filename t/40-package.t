@@ -25,6 +25,13 @@
 #     PID namespace (unshare --pid) and starts the installed unit as
 #     shipped -- Type=notify, user cordis, the whole sandbox -- and
 #     systemctl (through nsenter) reloads, stops, starts and kills it;
+#   - where this machine cannot host a scratch root (a chroot whose / is
+#     not a mount point, a container without CAP_SYS_ADMIN or overlayfs, no
+#     root) or cannot boot systemd in one (a read-only cgroup file system,
+#     ...), a probe that really tries it (probe_scratch_root, probe_systemd;
+#     no cordis involved) says so once, with the reason, and those checks
+#     are skipped, not failed: they would test the machine, not cordis. A
+#     probe that fails for any other reason is a failure;
 #   - "make install DESTDIR=..." and "make uninstall" in the build
 #     directory install and remove every file, rewrite the unit's paths for
 #     the configured prefix, and never overwrite an edited cordis.conf.
@@ -273,29 +280,247 @@ like(run(30, 'readelf', '-d', "$root/usr/sbin/cordis")->{out}, qr/\[libsystemd\.
 # Shell lines that build the scratch root in $ovl/root: a tmpfs holds the
 # overlay's upper and work directories, the lower one is this machine's /,
 # so the scratch root is a complete Debian system with its own copy-on-write
-# /etc, /var and dpkg database. The .deb is put in as /cordis-test/cordis.deb.
-# To be run in a private mount namespace (unshare -m).
+# /etc, /var and dpkg database. The .deb is put in as /cordis-test/cordis.deb
+# (unless $no_deb: the probes have no cordis in it). To be run in a private
+# mount namespace (unshare -m). A step that fails ends it with exit 90 and
+# a line "scratch root: <step>: <its error>", which the probes read.
 sub scratch_root_sh {
-    my ($ovl) = @_;
+    my ($ovl, $no_deb) = @_;
     make_path($ovl);
+    my $cp = $no_deb ? '' : qq{cp '$deb' "\$ovl/upper/cordis-test/cordis.deb"};
     return <<"EOF";
 set -u
 ovl='$ovl'
+need() { what=\$1; shift; err=\$("\$@" 2>&1) || { echo "scratch root: \$what: \$err" | tr '\\n' ' '; echo; exit 90; }; }
 # Private mounts only: nothing here is seen outside this namespace.
-mount --make-rprivate / || exit 90
-mount -t tmpfs tmpfs "\$ovl" || exit 91
+need 'private mounts (mount --make-rprivate /)' mount --make-rprivate /
+need 'a tmpfs for the overlay' mount -t tmpfs tmpfs "\$ovl"
 mkdir -p "\$ovl/upper/cordis-test" "\$ovl/work" "\$ovl/root"
-cp '$deb' "\$ovl/upper/cordis-test/cordis.deb"
-mount -t overlay overlay -o "lowerdir=/,upperdir=\$ovl/upper,workdir=\$ovl/work" "\$ovl/root" || exit 92
-mount --rbind /dev "\$ovl/root/dev"
-mount --rbind /sys "\$ovl/root/sys"
-mount -t proc proc "\$ovl/root/proc"
-mount -t tmpfs tmpfs "\$ovl/root/run"     # a fresh /run: no systemd running
-mount -t tmpfs tmpfs "\$ovl/root/tmp"
+$cp
+need 'an overlay of / (mount -t overlay, lowerdir=/)' \\
+    mount -t overlay overlay -o "lowerdir=/,upperdir=\$ovl/upper,workdir=\$ovl/work" "\$ovl/root"
+need '/dev in it (mount --rbind /dev)' mount --rbind /dev "\$ovl/root/dev"
+need '/sys in it (mount --rbind /sys)' mount --rbind /sys "\$ovl/root/sys"
+need '/proc in it (mount -t proc)' mount -t proc proc "\$ovl/root/proc"
+need 'a tmpfs on its /run' mount -t tmpfs tmpfs "\$ovl/root/run"     # a fresh /run: no systemd running
+need 'a tmpfs on its /tmp' mount -t tmpfs tmpfs "\$ovl/root/tmp"
 EOF
 }
 
-{
+# The output of a probe as one line, for a skip reason.
+sub one_line {
+    my ($text) = @_;
+    $text = join '; ', grep { /\S/ } split /\n/, $text // '';
+    $text =~ s/\s+/ /g;
+    return length $text > 300 ? substr($text, 0, 297) . '...' : $text;
+}
+
+# Can this machine host a scratch root? Tries exactly what the checks
+# below do, without cordis: unshare -m (a private mount namespace; in a
+# chroot whose / is not a mount point it fails with "cannot change root
+# filesystem propagation", without CAP_SYS_ADMIN with "Operation not
+# permitted"), the mounts of scratch_root_sh (a tmpfs, an overlay whose
+# lower directory is /, /dev, /sys, /proc, /run and /tmp in it), chroot
+# into it (CAP_SYS_CHROOT) and dpkg-query there, which must find dpkg
+# installed: the overlay of / is a complete Debian system only if / is one
+# file system. Returns {} if it can, { why => the step that failed and its
+# error } if the machine cannot, { unexpected => output } if the probe
+# failed some other way (a bug in this test: not a reason to skip).
+sub probe_scratch_root {
+    my $ovl = "$dir/probe-scratch";
+    write_file("$dir/probe-scratch.sh", scratch_root_sh($ovl, 'no deb') . <<'EOF');
+exec chroot "$ovl/root" dpkg-query -W -f 'probe: dpkg ${Status}\n' dpkg
+EOF
+    my $r = run(120, 'unshare', '-m', '/bin/sh', "$dir/probe-scratch.sh");
+    my $out = $r->{out};
+    return {} if $r->{rc} == 0 && $out =~ /^probe: dpkg install ok installed$/m;
+    return { why => 'cannot run unshare (util-linux)' } if $r->{rc} == 127 && $out eq '';
+    return { why => 'unshare -m: ' . one_line($1) } if $out =~ /^unshare: (.*)/ms;
+    return { why => one_line($1) } if $r->{rc} == 90 && $out =~ /^scratch root: (.*)/ms;
+    return { why => 'chroot into it: ' . one_line($1) } if $out =~ /^chroot: (.*)/ms;
+    return { why => 'the overlay of / is not a complete Debian system (is / one file system?): '
+                    . 'dpkg-query -W dpkg there says: ' . one_line($out) } if $out =~ /^dpkg-query: /m;
+    return { unexpected => "exit $r->{rc}: $out" };
+}
+
+# Runs "unshare --pid --fork --mount /bin/sh $script", a script that ends by
+# exec'ing systemd in a scratch root, with its output in $log, and waits up
+# to $timeout seconds for systemd to be PID 1 of the new PID namespace.
+# Returns { unshare => its pid, init => the pid of that systemd (here) or
+# undef, status => unshare's wait status if it ended (then init is undef) }.
+sub boot_systemd {
+    my ($script, $log, $timeout) = @_;
+    my $unshare = fork // die "fork: $!";
+    if ($unshare == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $log;
+        open STDERR, '>&', \*STDOUT;
+        exec 'unshare', '--pid', '--fork', '--mount', '/bin/sh', $script or POSIX::_exit(127);
+    }
+    my %b = (unshare => $unshare);
+    # PID 1 of the namespace: the child unshare forked, once it is systemd.
+    my $init = wait_for(sub {
+        if (waitpid($unshare, WNOHANG) == $unshare) {
+            $b{status} = $?;        # it gave up (no root? no dpkg -i?)
+            return -1;
+        }
+        my ($child) = split ' ', read_file("/proc/$unshare/task/$unshare/children");
+        return $child && read_file("/proc/$child/comm") =~ /^systemd$/ ? $child : 0;
+    }, $timeout);
+    $b{init} = $init if ($init // -1) != -1;
+    return \%b;
+}
+
+# True once unshare (and so the namespace's systemd) has ended: reaps it.
+sub systemd_ended {
+    my ($b) = @_;
+    return 1 if defined $b->{status};
+    return 0 unless waitpid($b->{unshare}, WNOHANG) == $b->{unshare};
+    $b->{status} = $?;
+    delete $b->{init};
+    return 1;
+}
+
+# Takes the namespace down: PID 1 gone means every process in it gone.
+# PID 1 is systemd, or what is still to become it (the setup script).
+# True if unshare ended within 30s of SIGKILL to that PID 1.
+sub stop_systemd {
+    my ($b) = @_;
+    return 1 if systemd_ended($b);
+    my ($pid1) = $b->{init} // split ' ', read_file("/proc/$b->{unshare}/task/$b->{unshare}/children");
+    kill 'KILL', $pid1 if $pid1;
+    return 1 if wait_for(sub { systemd_ended($b) }, 30);
+    kill 'KILL', $b->{unshare};
+    waitpid($b->{unshare}, 0);
+    return 0;
+}
+
+# A wait status as words.
+sub exit_words {
+    my ($status) = @_;
+    return $status & 127 ? 'killed by signal ' . ($status & 127) : 'exit status ' . ($status >> 8);
+}
+
+# Can systemd run as PID 1 of a PID namespace here, as the systemd checks
+# need? Only asked where a scratch root works (probe_scratch_root). Boots
+# systemd as they do (unshare --pid --fork --mount, chroot into a scratch
+# root, container=...) with a target that wants a test service, not cordis
+# -- Type=exec, user nobody, sandboxed with a mount namespace and a seccomp
+# filter (ProtectSystem=strict, PrivateTmp, PrivateDevices,
+# SystemCallFilter=@system-service, ...) -- and waits up to 60s for
+# systemctl (through nsenter) to say it is active. That fails where systemd
+# cannot create its cgroup (a read-only cgroup file system, as in a
+# container without cgroup delegation: systemd exits at once), where it
+# cannot set up a service's sandbox (status 226/NAMESPACE, ...), where
+# unshare --pid is not allowed. Returns as probe_scratch_root does; a test
+# service that systemd cannot load is a bug of this test (unexpected).
+sub probe_systemd {
+    my $ovl = "$dir/probe-systemd";
+    my $root = "$ovl/root";
+    my $log = "$dir/probe-systemd.log";
+    write_file("$dir/probe-systemd.sh", scratch_root_sh($ovl, 'no deb') . <<'EOF');
+chroot "$ovl/root" /bin/sh -s <<'INNER' || exit 93
+set -e
+cat >/etc/systemd/system/cordis-probe.service <<'UNIT'
+[Unit]
+Description=cordis test: can systemd run a sandboxed service here?
+[Service]
+Type=exec
+ExecStart=/bin/sleep infinity
+User=nobody
+NoNewPrivileges=yes
+ProtectSystem=strict
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectControlGroups=yes
+RestrictNamespaces=yes
+SystemCallFilter=@system-service
+RuntimeDirectory=cordis-probe
+UNIT
+printf '[Unit]\nDescription=cordis test probe\nWants=cordis-probe.service\n' >/etc/systemd/system/cordis-probe.target
+set -- $(findmnt -n -o FSTYPE,OPTIONS --target /sys/fs/cgroup)
+echo "probe: cgroup: ${1:-?}${2:+, mounted ${2%%,*}}"
+INNER
+exec chroot "$ovl/root" env container=cordis-test /lib/systemd/systemd --system --unit=cordis-probe.target
+EOF
+    my $b = boot_systemd("$dir/probe-systemd.sh", $log, 60);
+    my ($cgroup) = read_file($log) =~ /^probe: cgroup: (.*)$/m;
+    $cgroup = $cgroup ? " (its /sys/fs/cgroup: $cgroup)" : '';
+    my $sc = sub { run(30, 'nsenter', '-t', $b->{init}, '-m', '-p', 'chroot', $root, @_) };
+    my $res;
+    if ($b->{init}) {
+        my $said = '';
+        my $state = wait_for(sub {
+            return 'ended' if systemd_ended($b);
+            $said = $sc->('systemctl', 'is-active', 'cordis-probe.service')->{out};
+            return $said =~ /^(active|failed)$/m ? $1 : 0;
+        }, 60) // 'timeout';
+        my %p;
+        if ($state ne 'ended') {
+            %p = map { /^(\w+)=(.*)$/ ? ($1 => $2) : () } split /\n/,
+                 $sc->('systemctl', 'show', 'cordis-probe.service', '-pLoadState', '-pActiveState',
+                       '-pResult', '-pExecMainStatus')->{out};
+        }
+        my $sd = 'systemd, PID 1 of a new PID namespace,';
+        $res = $state eq 'active' ? {}
+             : $state eq 'ended' ? { why => "$sd ended (" . exit_words($b->{status})
+                                            . ") before it started a test service$cgroup" }
+             : ($p{LoadState} // 'loaded') ne 'loaded'
+                 ? { unexpected => "systemd cannot load the test service: LoadState=$p{LoadState}" }
+             : $state eq 'failed' ? { why => "$sd could not start a sandboxed test service: "
+                                             . 'Result=' . ($p{Result} // '?') . ', status '
+                                             . ($p{ExecMainStatus} // '?') }
+             : { why => "$sd did not start a test service in 60s (systemctl there says: "
+                        . one_line($said) . ")$cgroup" };
+    }
+    my $gone = stop_systemd($b);
+    return $res if $res;
+    # systemd never was PID 1 of the namespace.
+    my $out = read_file($log);
+    return { why => 'cannot run unshare (util-linux)' } if ($b->{status} // 0) >> 8 == 127 && $out eq '';
+    return { why => 'unshare --pid --fork --mount: ' . one_line($1) } if $out =~ /^unshare: (.*)/ms;
+    return { why => one_line($1) } if ($b->{status} // 0) >> 8 == 90 && $out =~ /^scratch root: (.*)/ms;
+    return { why => 'chroot into the scratch root: ' . one_line($1) } if $out =~ /^chroot: (.*)/ms;
+    return { why => 'systemd did not start as PID 1 of a new PID namespace in 60s' } unless $gone;
+    return { why => 'systemd, PID 1 of a new PID namespace, ended (' . exit_words($b->{status})
+                    . ") at once$cgroup" } if ($b->{status} // 0) >> 8 != 93 && $out =~ /^probe: /m;
+    return { unexpected => exit_words($b->{status} // 0) . ": $out" };
+}
+
+# How many checks each probed section runs: where it cannot run, as many
+# are skipped. section_done fails if a section that passed ran another
+# number (a check was added or removed and the count here was not).
+my %SECTION_CHECKS = ('scratch root' => 32, systemd => 31);
+sub section_done {
+    my ($name, $first) = @_;
+    my $tb = Test::More->builder;
+    my @ran = ($tb->summary)[$first .. $tb->current_test - 1];
+    return if grep { !$_ } @ran or @ran == $SECTION_CHECKS{$name};
+    fail("t/40 itself: the $name section ran " . @ran . " checks but skips $SECTION_CHECKS{$name} "
+         . 'where it cannot run: update %SECTION_CHECKS');
+}
+
+# A probe that failed but not for want of a capability is a failure (then
+# the section runs anyway, and says more).
+sub probe_failed {
+    my ($probe, $what) = @_;
+    return unless $probe->{unexpected};
+    fail("the $what probe failed, not for want of a capability");
+    diag($probe->{unexpected});
+}
+
+my $scratch = probe_scratch_root();
+probe_failed($scratch, 'scratch root');
+diag("This machine cannot host the scratch root that the .deb is installed in below (unshare -m, "
+     . "an overlay of / on a tmpfs, chroot): $scratch->{why}. The $SECTION_CHECKS{'scratch root'} "
+     . "checks in it and the $SECTION_CHECKS{systemd} of cordis.service under systemd (which need "
+     . "one too) are skipped, not failed: they would test this machine, not cordis.") if $scratch->{why};
+
+SKIP: {
+    skip("no scratch root on this machine: $scratch->{why}", $SECTION_CHECKS{'scratch root'})
+        if $scratch->{why};
+    my $first = Test::More->builder->current_test;
     my $port = free_port();
     my $admin = free_port();
     my $ovl = "$dir/overlay";
@@ -406,6 +631,7 @@ EOF
     is($fact{group_after_purge}, 'none', 'purge removes the group cordis');
     like($fact{status_after_purge} // '', qr/not-installed|no packages found/,
          'dpkg no longer knows cordis');
+    section_done('scratch root', $first);
 }
 
 # ---- the unit under a real systemd ----------------------------------------
@@ -417,7 +643,15 @@ EOF
 # cordis, RuntimeDirectory/LogsDirectory and the whole sandbox (seccomp
 # filter, read-only system, no capabilities). Everything in the namespace
 # dies with its PID 1, which is killed at the end whatever happened.
-{
+my $systemd = $scratch->{why} ? { why => "it needs a scratch root: $scratch->{why}" } : probe_systemd();
+probe_failed($systemd, 'systemd');
+diag("systemd cannot run as PID 1 of a PID namespace in a scratch root here: $systemd->{why}. "
+     . "The $SECTION_CHECKS{systemd} checks of cordis.service under systemd are skipped, not failed: "
+     . "they would test this machine, not cordis.") if $systemd->{why} && !$scratch->{why};
+SKIP: {
+    skip("no systemd as PID 1 in a scratch root on this machine: $systemd->{why}", $SECTION_CHECKS{systemd})
+        if $systemd->{why};
+    my $first = Test::More->builder->current_test;
     my $port = free_port();
     my $admin = free_port();
     my $ovl = "$dir/systemd";
@@ -431,24 +665,8 @@ printf '[Unit]\\nDescription=cordis test\\nWants=cordis.service\\n' >/etc/system
 INNER
 exec chroot "\$ovl/root" env container=cordis-test /lib/systemd/systemd --system --unit=cordis-test.target
 EOF
-    my $unshare = fork // die "fork: $!";
-    if ($unshare == 0) {
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', "$dir/boot.log";
-        open STDERR, '>&', \*STDOUT;
-        exec 'unshare', '--pid', '--fork', '--mount', '/bin/sh', "$dir/boot.sh" or POSIX::_exit(127);
-    }
-    # PID 1 of the namespace: the child unshare forked, once it is systemd.
-    my $reaped = 0;
-    my $init = wait_for(sub {
-        if (waitpid($unshare, WNOHANG) == $unshare) {
-            $reaped = 1;        # it gave up (no root? no dpkg -i?)
-            return -1;
-        }
-        my ($child) = split ' ', read_file("/proc/$unshare/task/$unshare/children");
-        return $child && read_file("/proc/$child/comm") =~ /^systemd$/ ? $child : 0;
-    }, 120);
-    $init = undef if ($init // -1) == -1;
+    my $boot = boot_systemd("$dir/boot.sh", "$dir/boot.log", 120);
+    my $init = $boot->{init};
     ok($init, 'systemd runs as PID 1 of a scratch root (unshare --pid --mount; needs root)')
         or diag(read_file("$dir/boot.log"));
     my $sc = sub { run(120, 'nsenter', '-t', $init, '-m', '-p', 'chroot', $root, @_) };
@@ -550,14 +768,8 @@ EOF
 
         $sc->('systemctl', 'stop', 'cordis.service');
     }
-    # Take the namespace down: PID 1 gone means every process in it gone.
-    kill 'KILL', $init if $init;
-    my $gone = $reaped || wait_for(sub { waitpid($unshare, WNOHANG) == $unshare }, 30);
-    if (!$gone) {
-        kill 'KILL', $unshare;
-        waitpid($unshare, 0);
-    }
-    ok($gone, 'the systemd scratch root is gone');
+    ok(stop_systemd($boot), 'the systemd scratch root is gone');
+    section_done('systemd', $first);
 }
 
 # ---- make install / make uninstall in the build directory -----------------
