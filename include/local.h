@@ -1,7 +1,7 @@
 /*
  * Commands cordis answers itself: PING, ECHO, QUIT, SELECT, AUTH, HELLO,
- * COMMAND, CLIENT SETNAME/GETNAME/SETINFO/ID, INFO. Replies follow Redis
- * 7.0's, text for text.
+ * RESET, ROLE, COMMAND, CLIENT, INFO (info.c). Replies follow Redis 7.0's,
+ * text for text.
  */
 #ifndef CORDIS_LOCAL_H
 #define CORDIS_LOCAL_H
@@ -19,11 +19,6 @@ struct req;
  */
 int  local_dispatch(struct worker *w, struct session *s, struct req *req,
                     int argc, const struct cstr *argv);
-
-struct reply;
-/* Appends INFO's own sections (server, clients, stats, cpu) for argv. */
-void local_info_text(struct worker *w, int argc, const struct cstr *argv,
-                     struct reply *r);
 
 /* CONFIG GET is answered by a backend; its reply loses the parameters that
  * hold passwords (requirepass, masterauth, ...) before the client sees it. */

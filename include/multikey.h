@@ -27,13 +27,4 @@ int  multikey_dispatch(struct worker *w, struct session *s, struct req *req,
 /* Builds the parent's reply once every child has one. */
 void multikey_coalesce(struct req *parent);
 
-/*
- * INFO: sends "INFO keyspace" to every backend in the route table; the
- * reply is cordis's own sections for argv plus the keyspace summed over
- * them. CORDIS_ERROR when no backend is routed (the caller answers alone).
- */
-int  multikey_info_keyspace(struct worker *w, struct session *s, struct req *req,
-                            int argc, const struct cstr *argv);
-void multikey_coalesce_info(struct req *parent);
-
 #endif /* CORDIS_MULTIKEY_H */

@@ -72,6 +72,7 @@ struct req {
 
     unsigned             internal:1;  /* cordis's own (AUTH/SELECT/PING to a backend) */
     unsigned             retried:1;   /* sent again once already (EVALSHA after NOSCRIPT) */
+    unsigned             silent:1;    /* its reply is not sent (CLIENT REPLY OFF/SKIP) */
     unsigned             done:1;      /* reply attached */
     unsigned             failed:1;    /* reply is an error made by cordis */
     unsigned             quit:1;      /* QUIT: close after this reply */

@@ -19,6 +19,14 @@
 struct worker;
 struct req;
 struct mbuf;
+struct command;
+
+/* CLIENT REPLY: replies the client gets. */
+enum session_reply_mode {
+    SESSION_REPLY_ON = 0,
+    SESSION_REPLY_OFF,         /* none */
+    SESSION_REPLY_SKIP_NEXT,   /* none for the next command */
+};
 
 struct session {
     ev_io            rio;           /* readable; first member for the cast */
@@ -43,6 +51,9 @@ struct session {
     uint32_t         reply_avg;     /* running average reply size (backpressure estimate) */
 
     int              db;            /* SELECTed database */
+    int64_t          created;       /* monotonic usec it connected (CLIENT LIST age) */
+    const struct command *last_cmd; /* the last command it sent (CLIENT LIST cmd) */
+    uint8_t          reply_mode;    /* enum session_reply_mode (CLIENT REPLY) */
     bool             authed;        /* AUTH passed (or no password set) */
     bool             quitting;      /* QUIT seen: read nothing more */
     bool             closing;       /* on the closed list */

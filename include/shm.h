@@ -67,6 +67,9 @@ struct shm_header {
     int32_t  log_level;        /* workers' log level (config or admin API) */
     uint32_t clients;          /* client connections open in every worker: one
                                   count for proxy.max_clients (atomic) */
+    int64_t  started;          /* unix time the master started (INFO uptime) */
+    char     run_id[41];       /* 40 random hex digits per master (INFO run_id) */
+    uint64_t ops_per_sec;      /* requests per second over the last second (admin tick) */
 };
 
 struct shm {

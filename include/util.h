@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "cordis.h"
 
@@ -42,6 +43,12 @@ const char *util_addr_text(const struct sockaddr *sa, char *buf, size_t size);
 
 /* Monotonic clock in microseconds. */
 int64_t util_now_usec(void);
+/* Wall clock (unix time) in microseconds. */
+int64_t util_wall_usec(void);
+
+/* Compares version strings part by part as numbers ("7.0.15" < "7.2.4"):
+ * <0, 0 or >0. */
+int util_version_cmp(const char *a, const char *b);
 
 /* Compares two byte strings in time that depends only on their lengths. */
 bool util_secret_equal(const char *a, size_t alen, const char *b, size_t blen);
@@ -51,5 +58,9 @@ bool util_strieq(const char *s, size_t len, const char *word);
 
 /* Parses a whole byte string as a signed 64-bit decimal (Redis's rules). */
 bool util_parse_i64(const char *s, size_t len, int64_t *out);
+
+/* CPU seconds (user and system) and resident bytes of a process, from
+ * /proc/PID/stat. CORDIS_OK or CORDIS_ERROR. */
+int util_proc_stat(pid_t pid, double *user, double *sys, uint64_t *rss);
 
 #endif /* CORDIS_UTIL_H */

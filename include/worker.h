@@ -33,6 +33,7 @@ struct worker_params {
 
 struct session;
 struct req;
+struct clients_query;
 struct backend_server;
 struct backend_conn;
 struct shm_route;
@@ -62,6 +63,8 @@ struct worker {
     struct backend_conn   *flush_conns;  /* backend connections with bytes to send */
     struct session        *closed;       /* sessions to free at the flush point */
 
+    struct clients_query  *client_queries;   /* CLIENT LIST/KILL waiting for other workers */
+    uint32_t               client_query_seq; /* last query number */
     struct cstr           *argv;         /* scratch: arguments of the request being dispatched */
     size_t                 argv_cap;
     struct req            *free_reqs;    /* recycled requests */

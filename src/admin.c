@@ -67,50 +67,23 @@ struct admin_request {
 
 /* --- process figures ------------------------------------------------------ */
 
-/* CPU seconds and resident bytes of one process, from /proc/PID/stat. */
-static int
-admin_proc_stat(pid_t pid, double *cpu, uint64_t *rss)
-{
-    char path[64], buf[1024], *p;
-    unsigned long utime, stime;
-    long pages;
-    FILE *f;
-    size_t n;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    f = fopen(path, "r");
-    if (f == NULL) {
-        return CORDIS_ERROR;
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    p = strrchr(buf, ')');   /* the command name may hold spaces */
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu "
-                            "%*d %*d %*d %*d %*d %*d %*u %*u %ld", &utime, &stime, &pages) != 3) {
-        return CORDIS_ERROR;
-    }
-    *cpu = (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-    *rss = (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
-    return CORDIS_OK;
-}
-
 /* CPU seconds and resident bytes of the master and every worker. */
 static void
 admin_all_procs(const struct master *m, double *cpu, uint64_t *rss)
 {
-    double c;
+    double user, sys;
     uint64_t r;
 
     *cpu = 0;
     *rss = 0;
-    if (admin_proc_stat(getpid(), &c, &r) == CORDIS_OK) {
-        *cpu += c;
+    if (util_proc_stat(getpid(), &user, &sys, &r) == CORDIS_OK) {
+        *cpu += user + sys;
         *rss += r;
     }
     for (int row = 0; row < SHM_ROWS; row++) {
-        if (m->rows[row].pid != 0 && admin_proc_stat(m->rows[row].pid, &c, &r) == CORDIS_OK) {
-            *cpu += c;
+        if (m->rows[row].pid != 0
+            && util_proc_stat(m->rows[row].pid, &user, &sys, &r) == CORDIS_OK) {
+            *cpu += user + sys;
             *rss += r;
         }
     }
@@ -129,6 +102,8 @@ admin_tick_cb(struct ev_loop *loop, ev_timer *timer, int revents)
             ? (double)(a->scratch->calls - a->last_calls) / secs : 0;
     }
     a->last_calls = a->scratch->calls;
+    /* Workers answer INFO's instantaneous_ops_per_sec from it. */
+    __atomic_store_n(&a->m->shm->header.ops_per_sec, (uint64_t)(a->qps + 0.5), __ATOMIC_RELAXED);
     admin_all_procs(a->m, &cpu, &a->rss);
     if (secs > 0 && a->last_tick != 0 && cpu >= a->last_cpu) {
         a->cpu = (cpu - a->last_cpu) / secs;

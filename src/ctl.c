@@ -46,32 +46,40 @@ ctl_send(int fd, enum ctl_cmd cmd)
 }
 
 int
-ctl_send_handoff(int fd, const struct ctl_handoff *h, int conn_fd)
+ctl_send_msg(int fd, const void *msg, size_t len, int conn_fd)
 {
     union {
         struct cmsghdr align;
         char           buf[CMSG_SPACE(sizeof(int))];
     } control;
-    struct iovec iov = { .iov_base = (void *)h, .iov_len = sizeof(*h) };
-    struct msghdr msg;
+    struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+    struct msghdr msg_hdr;
     struct cmsghdr *cmsg;
     ssize_t n;
 
-    memset(&msg, 0, sizeof(msg));
+    memset(&msg_hdr, 0, sizeof(msg_hdr));
     memset(&control, 0, sizeof(control));
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof(control.buf);
-    cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &conn_fd, sizeof(int));
+    msg_hdr.msg_iov = &iov;
+    msg_hdr.msg_iovlen = 1;
+    if (conn_fd >= 0) {
+        msg_hdr.msg_control = control.buf;
+        msg_hdr.msg_controllen = sizeof(control.buf);
+        cmsg = CMSG_FIRSTHDR(&msg_hdr);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &conn_fd, sizeof(int));
+    }
     do {
-        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        n = sendmsg(fd, &msg_hdr, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
-    return n == (ssize_t)sizeof(*h) ? CORDIS_OK : CORDIS_ERROR;
+    return n == (ssize_t)len ? CORDIS_OK : CORDIS_ERROR;
+}
+
+int
+ctl_send_handoff(int fd, const struct ctl_handoff *h, int conn_fd)
+{
+    return ctl_send_msg(fd, h, sizeof(*h), conn_fd);
 }
 
 int

@@ -239,6 +239,14 @@ dispatch_request(struct worker *w, struct session *s, struct req *req, int argc,
         cmd = sub;
     }
     req->cmd = cmd;
+    s->last_cmd = cmd;
+    if (s->reply_mode != SESSION_REPLY_ON) {
+        /* CLIENT REPLY OFF, or SKIP for this one command. */
+        req->silent = 1;
+        if (s->reply_mode == SESSION_REPLY_SKIP_NEXT) {
+            s->reply_mode = SESSION_REPLY_ON;
+        }
+    }
     if (!command_arity_ok(cmd, argc)) {
         req_set_error(req, "ERR wrong number of arguments for '%s' command", cmd->name);
         goto finish;

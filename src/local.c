@@ -6,15 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/utsname.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "backend.h"
+#include "clients.h"
 #include "command.h"
 #include "conf.h"
+#include "info.h"
 #include "local.h"
-#include "multikey.h"
 #include "reply.h"
 #include "resp.h"
 #include "request.h"
@@ -24,10 +22,8 @@
 #include "util.h"
 #include "worker.h"
 
-/* The Redis version cordis presents to clients that probe for features. */
+/* The Redis version cordis presents until a backend has told its own. */
 #define LOCAL_REDIS_VERSION "7.0.0"
-
-static int64_t local_started;   /* unix time this worker started */
 
 static bool
 local_eq(const struct cstr *arg, const char *word)
@@ -58,16 +54,6 @@ local_bulk(struct req *req, const char *data, size_t len)
 
     reply_init(&r);
     reply_bulk(&r, data, len);
-    req_take_reply(req, &r);
-}
-
-static void
-local_int(struct req *req, int64_t n)
-{
-    struct reply r;
-
-    reply_init(&r);
-    reply_int(&r, n);
     req_take_reply(req, &r);
 }
 
@@ -137,80 +123,35 @@ local_select(struct worker *w, struct session *s, struct req *req,
     local_ok(req, "OK");
 }
 
-/* Client names: printable ASCII without spaces, as Redis requires. */
-static bool
-local_valid_name(const struct cstr *name)
+/* The lowest redis_version of the groups' primaries, as the last INFO
+ * through this worker learnt them. */
+static const char *
+local_redis_version(struct worker *w)
 {
-    for (size_t i = 0; i < name->len; i++) {
-        if (name->ptr[i] < '!' || name->ptr[i] > '~') {
-            return false;
+    const char *min = NULL;
+
+    for (int i = 0; i < w->ngroups; i++) {
+        const char *v = w->group_server[i]->version;
+
+        if (v[0] != '\0' && (min == NULL || util_version_cmp(v, min) < 0)) {
+            min = v;
         }
     }
-    return true;
+    return min != NULL ? min : LOCAL_REDIS_VERSION;
 }
 
-static int
-local_setname(struct session *s, const struct cstr *name)
-{
-    char *copy = NULL;
-
-    if (!local_valid_name(name)) {
-        return CORDIS_ERROR;
-    }
-    if (name->len > 0) {
-        copy = strndup(name->ptr, name->len);
-        if (copy == NULL) {
-            return CORDIS_ERROR;
-        }
-    }
-    free(s->name);
-    s->name = copy;
-    return CORDIS_OK;
-}
-
+/* ROLE: cordis is a primary with no replicas of its own. */
 static void
-local_client(struct worker *w, struct session *s, struct req *req, int argc,
-             const struct cstr *argv)
+local_role(struct req *req)
 {
-    switch (req->cmd->id) {
-    case COMMAND_CLIENT_SETNAME:
-        if (local_setname(s, &argv[2]) != CORDIS_OK) {
-            local_error(req, "ERR Client names cannot contain spaces, newlines or special characters.");
-            return;
-        }
-        local_ok(req, "OK");
-        return;
-    case COMMAND_CLIENT_GETNAME:
-        if (s->name == NULL) {
-            struct reply r;
+    struct reply r;
 
-            reply_init(&r);
-            reply_nil(&r);
-            req_take_reply(req, &r);
-            return;
-        }
-        local_bulk(req, s->name, strlen(s->name));
-        return;
-    case COMMAND_CLIENT_ID:
-        local_int(req, (int64_t)s->id);
-        return;
-    case COMMAND_CLIENT_SETINFO:
-        if (!local_eq(&argv[2], "lib-name") && !local_eq(&argv[2], "lib-ver")) {
-            req_set_error(req, "ERR Unrecognized option '%.*s'",
-                          (int)CORDIS_MIN(argv[2].len, (size_t)64), argv[2].ptr);
-            return;
-        }
-        if (!local_valid_name(&argv[3])) {
-            local_error(req, "ERR lib-name and lib-ver cannot contain spaces, newlines or special characters.");
-            return;
-        }
-        local_ok(req, "OK");
-        return;
-    default:
-        req_set_error(req, "ERR command '%s' is not supported by cordis",
-                      command_upper_name(req->cmd));
-        return;
-    }
+    reply_init(&r);
+    reply_array(&r, 3);
+    reply_cstr(&r, "master");
+    reply_int(&r, 0);
+    reply_array(&r, 0);
+    req_take_reply(req, &r);
 }
 
 static void
@@ -270,7 +211,7 @@ local_hello(struct worker *w, struct session *s, struct req *req, int argc,
                          "at the same time");
         return;
     }
-    if (name != NULL && local_setname(s, name) != CORDIS_OK) {
+    if (name != NULL && clients_setname(s, name) != CORDIS_OK) {
         local_error(req, "ERR Client names cannot contain spaces, newlines or special characters.");
         return;
     }
@@ -279,7 +220,7 @@ local_hello(struct worker *w, struct session *s, struct req *req, int argc,
     reply_cstr(&r, "server");
     reply_cstr(&r, "redis");
     reply_cstr(&r, "version");
-    reply_cstr(&r, LOCAL_REDIS_VERSION);
+    reply_cstr(&r, local_redis_version(w));
     reply_cstr(&r, "proto");
     reply_int(&r, 2);
     reply_cstr(&r, "id");
@@ -464,99 +405,6 @@ local_command(struct worker *w, struct session *s, struct req *req, int argc,
     req_take_reply(req, &r);
 }
 
-/* --- INFO ---------------------------------------------------------------- */
-
-static bool
-local_section_wanted(int argc, const struct cstr *argv, const char *section,
-                     bool in_default)
-{
-    if (argc < 2) {
-        return in_default;
-    }
-    for (int i = 1; i < argc; i++) {
-        if (local_eq(&argv[i], section) || local_eq(&argv[i], "all")
-            || local_eq(&argv[i], "everything")
-            || (in_default && local_eq(&argv[i], "default"))) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Sections about cordis itself; the keyspace comes from the backends. */
-void
-local_info_text(struct worker *w, int argc, const struct cstr *argv, struct reply *r)
-{
-    const struct stats_row *row = w->stats;
-    uint64_t calls = 0;
-    struct utsname un;
-    struct rusage ru;
-    int64_t now = (int64_t)time(NULL);
-
-    if (local_started == 0) {
-        local_started = now;
-    }
-    if (local_section_wanted(argc, argv, "server", true)) {
-        uname(&un);
-        reply_printf(r, "# Server\r\nredis_version:%s\r\ncordis_version:%s\r\n"
-                     "redis_mode:standalone\r\nos:%s %s %s\r\narch_bits:%d\r\n"
-                     "process_id:%d\r\nmaster_process_id:%d\r\nworker:%d\r\n"
-                     "tcp_port:%s\r\nuptime_in_seconds:%lld\r\nproduct_name:%s\r\n"
-                     "config_file:%s\r\n\r\n",
-                     LOCAL_REDIS_VERSION, PACKAGE_VERSION, un.sysname, un.release,
-                     un.machine, (int)(sizeof(void *) * 8), (int)getpid(), (int)getppid(),
-                     w->params->index, strrchr(w->conf->proxy.listen, ':') + 1,
-                     (long long)(now - local_started), w->conf->product_name,
-                     w->conf->path);
-    }
-    if (local_section_wanted(argc, argv, "clients", true)) {
-        reply_printf(r, "# Clients\r\nconnected_clients:%u\r\nmaxclients:%u\r\n\r\n",
-                     __atomic_load_n(&w->shm->header.clients, __ATOMIC_RELAXED),
-                     (unsigned)w->conf->proxy.max_clients);
-    }
-    if (local_section_wanted(argc, argv, "stats", true)) {
-        for (int i = 0; i < COMMAND_COUNT; i++) {
-            calls += row->cmd[i].calls;
-        }
-        reply_printf(r, "# Stats\r\ntotal_connections_received:%llu\r\n"
-                     "total_commands_processed:%llu\r\ntotal_net_input_bytes:%llu\r\n"
-                     "total_net_output_bytes:%llu\r\nrejected_connections:%llu\r\n"
-                     "auth_failures:%llu\r\n\r\n",
-                     (unsigned long long)row->sessions_total, (unsigned long long)calls,
-                     (unsigned long long)row->bytes_in, (unsigned long long)row->bytes_out,
-                     (unsigned long long)row->rejected,
-                     (unsigned long long)row->auth_failures);
-    }
-    if (local_section_wanted(argc, argv, "cpu", true)) {
-        getrusage(RUSAGE_SELF, &ru);
-        reply_printf(r, "# CPU\r\nused_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n\r\n",
-                     (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec,
-                     (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec);
-    }
-}
-
-static int
-local_info(struct worker *w, struct session *s, struct req *req, int argc,
-           const struct cstr *argv)
-{
-    struct reply r;
-
-    if (local_section_wanted(argc, argv, "keyspace", true)
-        && multikey_info_keyspace(w, s, req, argc, argv) == CORDIS_OK) {
-        return CORDIS_EAGAIN;   /* finished when every group has answered */
-    }
-    reply_init(&r);
-    local_info_text(w, argc, argv, &r);
-    if (r.failed) {
-        reply_free(&r);
-        req_set_error(req, "ERR out of memory");
-        return CORDIS_OK;
-    }
-    local_bulk(req, r.buf != NULL ? r.buf : "", r.len);
-    reply_free(&r);
-    return CORDIS_OK;
-}
-
 int
 local_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
                const struct cstr *argv)
@@ -590,19 +438,24 @@ local_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
         return CORDIS_OK;
     case COMMAND_RESET:
         s->db = 0;
+        s->reply_mode = SESSION_REPLY_ON;
         s->authed = w->conf->session.auth[0] == '\0';
         free(s->name);
         s->name = NULL;
         local_ok(req, "RESET");
         return CORDIS_OK;
     case COMMAND_INFO:
-        return local_info(w, s, req, argc, argv);
+        return info_dispatch(w, s, req, argc, argv);
+    case COMMAND_ROLE:
+        local_role(req);
+        return CORDIS_OK;
     default:
         break;
     }
     if (strncmp(req->cmd->name, "client|", 7) == 0) {
-        local_client(w, s, req, argc, argv);
-    } else if (strncmp(req->cmd->name, "command", 7) == 0) {
+        return clients_dispatch(w, s, req, argc, argv);
+    }
+    if (strncmp(req->cmd->name, "command", 7) == 0) {
         local_command(w, s, req, argc, argv);
     } else {
         req_set_error(req, "ERR command '%s' is not supported by cordis",

@@ -63,6 +63,27 @@
 
 static void master_spawn(struct master *m, int row);
 
+/* 40 random hex digits, as Redis's run_id. */
+static void
+master_make_run_id(char out[41])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[20];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, raw, sizeof(raw)) : -1;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        unsigned v = n == (ssize_t)sizeof(raw) ? raw[i] : (unsigned)random();
+
+        out[2 * i] = hex[(v >> 4) & 15];
+        out[2 * i + 1] = hex[v & 15];
+    }
+    out[40] = '\0';
+}
+
 static int64_t
 master_backoff_ms(unsigned quick_deaths)
 {
@@ -863,6 +884,8 @@ master_run(const struct master_options *opts, struct conf *conf,
         log_error("cannot set up shared memory, exiting");
         goto failed;
     }
+    m->shm->header.started = (int64_t)time(NULL);
+    master_make_run_id(m->shm->header.run_id);
     if (inherited) {
         master_adopt(m, &inherit);
     }

@@ -138,28 +138,74 @@ relay_retry_cb(struct ev_loop *loop, ev_timer *timer, int revents)
     }
 }
 
-/* Reads handed-over connections from a worker's or a master's channel. */
+/*
+ * CLIENT LIST / CLIENT KILL of a worker for every worker's clients: the
+ * question goes to every other worker, retiring ones too (their clients
+ * are clients as well), and the asker learns how many answers to expect.
+ */
+static void
+relay_clients_ask(struct master *m, const struct ctl_clients *ask)
+{
+    struct ctl_clients expect = *ask;
+    int asked = 0;
+
+    if (ask->origin < 0 || ask->origin >= SHM_ROWS) {
+        return;
+    }
+    for (int row = 0; row < SHM_ROWS; row++) {
+        const struct master_worker *w = &m->rows[row];
+
+        if (row != ask->origin && w->pid != 0 && w->ctl_fd >= 0
+            && ctl_send_msg(w->ctl_fd, ask, sizeof(*ask), -1) == CORDIS_OK) {
+            asked++;
+        }
+    }
+    expect.type = CTL_CLIENTS_EXPECT;
+    expect.count = asked;
+    if (m->rows[ask->origin].ctl_fd >= 0) {
+        ctl_send_msg(m->rows[ask->origin].ctl_fd, &expect, sizeof(expect), -1);
+    }
+}
+
+/* A worker's answer goes to the worker that asked. */
+static void
+relay_clients_answer(struct master *m, const struct ctl_clients *answer, int fd)
+{
+    if (answer->origin >= 0 && answer->origin < SHM_ROWS && m->rows[answer->origin].ctl_fd >= 0) {
+        ctl_send_msg(m->rows[answer->origin].ctl_fd, answer, sizeof(*answer), fd);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
+/* Reads a worker's (or a master's) channel: connections handed over, and
+ * CLIENT questions and answers to pass on. */
 void
 relay_ctl_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct master *m = ev_userdata(loop);
-    struct ctl_handoff h;
+    union ctl_msg msg;
     int n, fd;
 
     for (;;) {
-        n = ctl_recv(io->fd, &h, sizeof(h), &fd);
+        n = ctl_recv(io->fd, &msg, sizeof(msg), &fd);
         if (n <= 0) {
             if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
                 ev_io_stop(loop, io);   /* the peer is gone (a worker is reaped by ev_child) */
             }
             return;
         }
-        if (fd < 0) {
-            continue;
-        }
-        if (h.type == CTL_HANDOFF && n == (int)sizeof(h)) {
-            relay_forward(m, &h, fd);
-        } else {
+        if (msg.type == CTL_HANDOFF && n == (int)sizeof(msg.handoff) && fd >= 0) {
+            relay_forward(m, &msg.handoff, fd);
+        } else if (msg.type == CTL_CLIENTS_ASK && n == (int)sizeof(msg.clients)) {
+            relay_clients_ask(m, &msg.clients);
+            if (fd >= 0) {
+                close(fd);
+            }
+        } else if (msg.type == CTL_CLIENTS_ANSWER && n == (int)sizeof(msg.clients)) {
+            relay_clients_answer(m, &msg.clients, fd);
+        } else if (fd >= 0) {
             close(fd);
         }
     }

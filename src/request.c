@@ -11,6 +11,7 @@
 #include "command.h"
 #include "dispatch.h"
 #include "fanout.h"
+#include "info.h"
 #include "mbuf.h"
 #include "multikey.h"
 #include "reply.h"
@@ -285,7 +286,7 @@ req_coalesce(struct req *parent)
         fanout_merge(parent);
         break;
     case DISPATCH_LOCAL:   /* INFO: cordis's sections and the groups' */
-        multikey_coalesce_info(parent);
+        info_merge(parent);
         break;
     default:
         multikey_coalesce(parent);
@@ -323,6 +324,9 @@ req_finish(struct worker *w, struct req *req)
             mbuf_unref(req->rbuf);
             req->rbuf = NULL;
         }
+    }
+    if (req->silent) {
+        req->reply_len = 0;   /* CLIENT REPLY OFF or SKIP: nothing goes out */
     }
     req->session->out_bytes += req->reply_len;
     req->session->ndone++;

@@ -176,6 +176,7 @@ session_create(struct worker *w, int fd, const char *peer)
     s->authed = w->conf->session.auth[0] == '\0';
     s->reply_avg = SESSION_REPLY_GUESS;
     s->last_read = worker_now(w);
+    s->created = s->last_read;
     ev_io_init(&s->rio, session_read_cb, fd, EV_READ);
     ev_io_init(&s->wio, session_write_cb, fd, EV_WRITE);
     s->next = w->sessions;

@@ -9,8 +9,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -378,4 +380,60 @@ util_parse_i64(const char *s, size_t len, int64_t *out)
         *out = (int64_t)v;
     }
     return true;
+}
+
+int
+util_proc_stat(pid_t pid, double *user, double *sys, uint64_t *rss)
+{
+    char path[64], buf[1024], *p;
+    unsigned long utime, stime;
+    long pages;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return CORDIS_ERROR;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')');   /* the command name may hold spaces */
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu "
+                            "%*d %*d %*d %*d %*d %*d %*u %*u %ld", &utime, &stime, &pages) != 3) {
+        return CORDIS_ERROR;
+    }
+    *user = (double)utime / (double)sysconf(_SC_CLK_TCK);
+    *sys = (double)stime / (double)sysconf(_SC_CLK_TCK);
+    *rss = (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+    return CORDIS_OK;
+}
+
+int64_t
+util_wall_usec(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int
+util_version_cmp(const char *a, const char *b)
+{
+    while (*a != '\0' || *b != '\0') {
+        char *ea, *eb;
+        long x = strtol(a, &ea, 10), y = strtol(b, &eb, 10);
+
+        if (x != y) {
+            return x < y ? -1 : 1;
+        }
+        if (ea == a && eb == b) {
+            break;   /* neither goes on with a number */
+        }
+        a = *ea == '.' ? ea + 1 : ea;
+        b = *eb == '.' ? eb + 1 : eb;
+    }
+    return 0;
 }

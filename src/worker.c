@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "clients.h"
 #include "conf.h"
 #include "ctl.h"
 #include "log.h"
@@ -233,11 +234,11 @@ static void
 worker_ctl_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct worker *w = ev_userdata(loop);
-    struct ctl_handoff h;
+    union ctl_msg msg;
     int n, fd;
 
     for (;;) {
-        n = ctl_recv(io->fd, &h, sizeof(h), &fd);
+        n = ctl_recv(io->fd, &msg, sizeof(msg), &fd);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             return;
         }
@@ -248,14 +249,19 @@ worker_ctl_cb(struct ev_loop *loop, ev_io *io, int revents)
             worker_drain(w, "master exited", false);
             return;
         }
-        if (h.type == CTL_HANDOFF && n == (int)sizeof(h) && fd >= 0) {
-            session_adopt(w, fd, &h);
+        if (msg.type == CTL_HANDOFF && n == (int)sizeof(msg.handoff) && fd >= 0) {
+            session_adopt(w, fd, &msg.handoff);
+            continue;
+        }
+        if ((msg.type == CTL_CLIENTS_ASK || msg.type == CTL_CLIENTS_EXPECT
+             || msg.type == CTL_CLIENTS_ANSWER) && n == (int)sizeof(msg.clients)) {
+            clients_on_ctl(w, &msg.clients, fd);   /* takes fd */
             continue;
         }
         if (fd >= 0) {
             close(fd);
         }
-        switch (h.type) {
+        switch (msg.type) {
         case CTL_QUIT:
             worker_drain(w, "asked to quit", false);
             break;
@@ -273,7 +279,7 @@ worker_ctl_cb(struct ev_loop *loop, ev_io *io, int revents)
             worker_update(w);
             break;
         default:
-            log_warn("unknown control message 0x%02x ignored", (unsigned char)h.type);
+            log_warn("unknown control message 0x%02x ignored", (unsigned char)msg.type);
             break;
         }
     }
@@ -328,6 +334,7 @@ worker_sweep_cb(struct ev_loop *loop, ev_timer *timer, int revents)
         worker_update(w);
     }
     backend_sweep(w, now);
+    clients_sweep(w, now);
     if (++w->sweeps % WORKER_SESSION_SWEEPS == 0) {
         session_sweep(w, now);
         /* After large values went through, hand the memory back to the

@@ -454,7 +454,7 @@ same('auth without password', 'AUTH', 'default', 'x');
     # Ids are unique across the proxy, whichever worker took the client.
     my @conns = map { resp_connect($conf->{port}) } 1 .. 40;
     my @ids = map { resp_cmd($_, 'CLIENT', 'ID') } @conns;
-    my %workers = map { ((resp_cmd($_, 'INFO', 'server') =~ /process_id:(\d+)/)[0] => 1) } @conns;
+    my %workers = map { ((resp_cmd($_, 'INFO', 'cordis') =~ /^worker:(\d+)/m)[0] => 1) } @conns;
     is(scalar(keys %workers), 2, 'the 40 connections went to both workers');
     my %seen;
     $seen{$_}++ for @ids;

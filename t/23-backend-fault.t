@@ -164,7 +164,9 @@ is(resp_cmd($s, 'MSET', map { ($_, "v:$_") } @k1, @k2), 'OK', 'keys set in both 
     like(resp_cmd($s, 'GET', $k2[3])->{err} // '', $unavailable, 'group 2 down');
     my $info = resp_cmd($s, 'INFO');
     like($info // '', qr/^# Keyspace\r$/m, 'INFO with a group down still answers, with a keyspace');
-    like($info // '', qr/1 of 2 groups did not answer/, '... saying a group did not answer');
+    like($info // '', qr/^group_2:addr=127\.0\.0\.1:$r2->{port},status=down,error=/m,
+         '... saying which group did not answer');
+    like($info // '', qr/^group_1:addr=127\.0\.0\.1:$r1->{port},status=up,/m, '... and which did');
     is_deeply([ worker_pids($cordis) ], \@w, 'no worker died');
 }
 
