@@ -118,6 +118,10 @@ dispatch_route(struct worker *w, struct req *req, int argc, const struct cstr *a
         keys.first = keys.last = argc > 1 ? 1 : 0;
         keys.step = 1;
         keys.extra = 0;
+    } else if (keys.step > 1 && req->cmd->last_key < 0 && (argc - keys.first) % keys.step != 0) {
+        /* MSETNX k v k: Redis's arity error comes before any key rule. */
+        req_set_error(req, "ERR wrong number of arguments for '%s' command", req->cmd->name);
+        return NULL;
     }
     for (int i = keys.first; same && keys.first > 0 && i <= keys.last && i < argc;
          i += CORDIS_MAX(keys.step, 1)) {

@@ -83,14 +83,12 @@ fanout_scan(struct worker *w, struct session *s, struct req *req, int argc,
     unsigned index = 0;
     const char *err;
 
-    if (!fanout_parse_cursor(&argv[1], &cursor)) {
+    if (w->ngroups == 1) {
+        /* One group is one Redis: its cursor as it is, checked by it. */
+        req->hook_arg = UINT32_MAX;
+    } else if (!fanout_parse_cursor(&argv[1], &cursor)) {
         req_set_error(req, "ERR invalid cursor");
         return CORDIS_ERROR;
-    }
-    if (w->ngroups == 1) {
-        /* One group is one Redis: its cursor as it is. */
-        req->hook_arg = UINT32_MAX;
-        backend = cursor;
     } else {
         index = (unsigned)(cursor >> 56);
         backend = cursor & FANOUT_CURSOR_MASK;

@@ -466,13 +466,21 @@ local_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
 
 /* --- CONFIG GET's reply ----------------------------------------------------- */
 
-/* Parameters whose values are secrets: requirepass, masterauth, masteruser,
- * tls-key-file-pass, tls-client-key-file-pass. */
+/* Parameters whose values are secrets. */
 static bool
 local_secret_param(const char *name, size_t len)
 {
-    return memmem(name, len, "pass", 4) != NULL || memmem(name, len, "auth", 4) != NULL
-        || (len == 10 && memcmp(name, "masteruser", 10) == 0);
+    static const char *const secrets[] = {
+        "requirepass", "masterauth", "masteruser", "tls-key-file-pass",
+        "tls-client-key-file-pass",
+    };
+
+    for (size_t i = 0; i < CORDIS_ARRAY_SIZE(secrets); i++) {
+        if (len == strlen(secrets[i]) && memcmp(name, secrets[i], len) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Walks a CONFIG GET reply (name, value, name, value, ...); with out set,
