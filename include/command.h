@@ -64,7 +64,7 @@ enum command_keys_kind {
 };
 
 #define CMD_X(id, name, arity, first, last, step, keys_kind, numkeys_at, flags, \
-              dispatch, merge, refusal) \
+              dispatch, merge, refusal, summary, since, group, complexity) \
     COMMAND_##id,
 enum command_id {
 #include "commands.h"
@@ -97,6 +97,21 @@ struct command_keys {
 };
 
 extern const struct command command_table[COMMAND_COUNT];
+
+/* Redis's COMMAND DOCS for each command, by id (apart from the table the
+ * data path reads). */
+struct command_doc {
+    const char *summary;
+    const char *since;
+    const char *group;
+    const char *complexity;
+};
+
+extern const struct command_doc command_docs[COMMAND_COUNT];
+
+/* How cordis handles a command, in words ("sent to every group; the
+ * counts are added up"), for COMMAND DOCS. */
+const char *command_dispatch_text(const struct command *cmd);
 
 /* Looks a name up, case-insensitively, without allocating. NULL if unknown. */
 const struct command *command_lookup(const char *name, size_t len);

@@ -17,7 +17,8 @@
 
 /* The parameters are spelt apart from the member names they initialise. */
 #define CMD_X(c_id, c_name, c_arity, c_first, c_last, c_step, c_kind, c_numkeys_at, \
-              c_flags, c_dispatch, c_merge, c_refusal)                            \
+              c_flags, c_dispatch, c_merge, c_refusal, c_summary, c_since, c_group,  \
+              c_complexity)                            \
     [COMMAND_##c_id] = {                                                          \
         .name       = c_name,                                                     \
         .name_len   = sizeof(c_name) - 1,                                         \
@@ -38,9 +39,57 @@ const struct command command_table[COMMAND_COUNT] = {
 };
 #undef CMD_X
 
+#define CMD_X(c_id, c_name, c_arity, c_first, c_last, c_step, c_kind, c_numkeys_at, \
+              c_flags, c_dispatch, c_merge, c_refusal, c_summary, c_since, c_group,  \
+              c_complexity)                                                       \
+    [COMMAND_##c_id] = { c_summary, c_since, c_group, c_complexity },
+const struct command_doc command_docs[COMMAND_COUNT] = {
+#include "commands.h"
+};
+#undef CMD_X
+
+const char *
+command_dispatch_text(const struct command *cmd)
+{
+    static const char *const merges[] = {
+        [MERGE_NONE]   = "",
+        [MERGE_ALL_OK] = "sent to every group; OK when every group applied it",
+        [MERGE_SAME]   = "sent to every group; every group must answer alike",
+        [MERGE_SUM]    = "sent to every group; the counts are added up",
+        [MERGE_MIN]    = "sent to every group; the smallest answer",
+        [MERGE_CONCAT] = "sent to every group; the answers are joined",
+        [MERGE_FIRST]  = "sent to every group; the first group that answers",
+        [MERGE_AND]    = "sent to every group; 1 only where every group says 1",
+        [MERGE_ANY_OK] = "sent to every group; OK when any group did it",
+        [MERGE_RANDOM] = "sent to every group; a random group's answer",
+        [MERGE_SCAN]   = "one group per call; the cursor carries the group",
+    };
+
+    if (cmd->flags & CMD_CONTAINER) {
+        return "a container: see its subcommands";
+    }
+    switch ((enum command_dispatch)cmd->dispatch) {
+    case DISPATCH_LOCAL:
+        return "answered by cordis";
+    case DISPATCH_KEYED:
+        return "forwarded to the group of its key";
+    case DISPATCH_SAME_GROUP:
+        return "forwarded whole when its keys are in one group, else CROSSSLOT";
+    case DISPATCH_SPLIT:
+        return "split per group, the replies merged";
+    case DISPATCH_FANOUT:
+        return merges[cmd->merge];
+    case DISPATCH_PINNED:
+        return "not supported yet: needs a pinned connection";
+    case DISPATCH_REFUSED:
+        return "refused";
+    }
+    return "";
+}
+
 /* The longest name in the table: the size of a union of one array per name. */
 #define CMD_X(id, name, arity, first, last, step, keys_kind, numkeys_at, flags, \
-              dispatch, merge, refusal)                                         \
+              dispatch, merge, refusal, summary, since, group, complexity)                                         \
     char name_of_##id[sizeof(name)];
 union command_name_sizes {
 #include "commands.h"

@@ -290,6 +290,82 @@ local_command_entry(struct reply *r, const struct command *c)
     }
 }
 
+/* One command's COMMAND DOCS map (RESP2: a flat array): Redis's summary,
+ * since, group and complexity, and how cordis handles it. */
+static void
+local_command_doc(struct reply *r, const struct command *c)
+{
+    const struct command_doc *d = &command_docs[c->id];
+    size_t prefix = c->name_len;
+    int nsubs = 0;
+
+    if (c->flags & CMD_CONTAINER) {
+        for (int i = 0; i < COMMAND_COUNT; i++) {
+            nsubs += strncmp(command_table[i].name, c->name, prefix) == 0
+                     && command_table[i].name[prefix] == '|';
+        }
+    }
+    reply_cstr(r, c->name);
+    reply_array(r, 10 + (nsubs > 0 ? 2 : 0));
+    reply_cstr(r, "summary");
+    reply_cstr(r, d->summary);
+    reply_cstr(r, "since");
+    reply_cstr(r, d->since);
+    reply_cstr(r, "group");
+    reply_cstr(r, d->group);
+    reply_cstr(r, "complexity");
+    reply_cstr(r, d->complexity);
+    reply_cstr(r, "cordis");
+    if (c->dispatch == DISPATCH_REFUSED) {
+        reply_printf(r, "$%zu\r\nrefused: %s\r\n", strlen("refused: ") + strlen(c->refusal),
+                     c->refusal);
+    } else {
+        reply_cstr(r, command_dispatch_text(c));
+    }
+    if (nsubs > 0) {
+        reply_cstr(r, "subcommands");
+        reply_array(r, 2 * nsubs);
+        for (int i = 0; i < COMMAND_COUNT; i++) {
+            if (strncmp(command_table[i].name, c->name, prefix) == 0
+                && command_table[i].name[prefix] == '|') {
+                local_command_doc(r, &command_table[i]);
+            }
+        }
+    }
+}
+
+/* COMMAND DOCS [name ...]: every command's, or the named ones' (unknown
+ * names are left out, as Redis does). */
+static void
+local_command_docs(struct reply *r, int argc, const struct cstr *argv)
+{
+    int n = 0;
+
+    if (argc == 2) {
+        for (int i = 0; i < COMMAND_COUNT; i++) {
+            n += strchr(command_table[i].name, '|') == NULL;
+        }
+        reply_array(r, 2 * n);
+        for (int i = 0; i < COMMAND_COUNT; i++) {
+            if (strchr(command_table[i].name, '|') == NULL) {
+                local_command_doc(r, &command_table[i]);
+            }
+        }
+        return;
+    }
+    for (int i = 2; i < argc; i++) {
+        n += command_lookup(argv[i].ptr, argv[i].len) != NULL;
+    }
+    reply_array(r, 2 * n);
+    for (int i = 2; i < argc; i++) {
+        const struct command *c = command_lookup(argv[i].ptr, argv[i].len);
+
+        if (c != NULL) {
+            local_command_doc(r, c);
+        }
+    }
+}
+
 static int
 local_top_level_count(void)
 {
@@ -350,8 +426,7 @@ local_command(struct worker *w, struct session *s, struct req *req, int argc,
         }
         break;
     case COMMAND_COMMAND_DOCS:
-        /* No documentation is served: clients fall back to their own. */
-        reply_array(&r, 0);
+        local_command_docs(&r, argc, argv);
         break;
     case COMMAND_COMMAND_GETKEYS: {
         const struct command *c = command_for_request(argc - 2, argv + 2);

@@ -14,7 +14,7 @@
 
 /* The number of CMD_X lines in commands.h, counted independently of the enum. */
 #define CMD_X(id, name, arity, first, last, step, keys_kind, numkeys_at, flags, \
-              dispatch, merge, refusal) +1
+              dispatch, merge, refusal, summary, since, group, complexity) +1
 static const int listed_commands = 0
 #include "commands.h"
     ;
