@@ -10,6 +10,7 @@ use strict;
 use warnings;
 
 use Digest::SHA qw(sha1_hex);
+use FindBin;
 use Test::More;
 use Time::HiRes ();
 
@@ -576,6 +577,49 @@ same('auth without password', 'AUTH', 'default', 'x');
     is(resp_read($s), '2', 'GET before QUIT answered');
     is(resp_read($s), 'OK', 'then QUIT');
     is(resp_read_or_closed($s, 5), 'closed', 'then the close');
+    close $s;
+}
+
+# --- the refused list: the binary, README and cordis(8) agree -----------------
+
+{
+    my $s = resp_connect($conf->{port});
+    my $docs = resp_cmd($s, 'COMMAND', 'DOCS');
+    my %refused;
+    my $walk;
+    $walk = sub {
+        my ($list) = @_;
+        for (my $i = 0; $i < @$list; $i += 2) {
+            my ($name, %doc) = ($list->[$i], @{ $list->[$i + 1] });
+            (my $shown = uc $name) =~ s/\|/ /;
+            $refused{$shown} = $doc{cordis} if ($doc{cordis} // '') =~ /^refused: /;
+            $walk->($doc{subcommands}) if $doc{subcommands};
+        }
+    };
+    $walk->($docs);
+    ok(keys %refused >= 20, 'COMMAND DOCS marks the refused commands (' . scalar(keys %refused) . ')');
+    my $src = $ENV{CORDIS_SRCDIR} || "$FindBin::Bin/..";
+    my ($readme) = read_file("$src/README") =~ /^Refused, each for a reason.*?\n\n(.*?)\n\n/ms;
+    my ($man) = read_file("$src/doc/cordis.8") =~ /^\.B refused\n(.*?)\n\.(?:SH|TP)/ms;
+    ok($readme && $man, 'README and cordis(8) have a refused list');
+    my (@not_readme, @not_man);
+    for my $cmd (sort keys %refused) {
+        my ($container, $sub) = split / /, $cmd;
+        next if $sub && exists $refused{$container};   # the whole container is refused
+        my $word = $sub // $container;
+        # A subcommand is listed on its container's line.
+        push @not_readme, $cmd unless ($readme // '') =~ /^\s*\Q$container\E\b.*\b\Q$word\E\b/m
+                                  || (!$sub && ($readme // '') =~ /\b\Q$cmd\E\b/);
+        (my $man_text = $man // '') =~ s/\\-/-/g;
+        push @not_man, $cmd unless $man_text =~ /\b\Q$word\E\b/;
+    }
+    is_deeply(\@not_readme, [], 'every refused command is in the README');
+    is_deeply(\@not_man, [], 'every refused command is in cordis(8)');
+    # Each row of the README's list starts with a refused command, or with a
+    # container some of whose subcommands are refused.
+    my @named = grep { my $c = $_; !exists $refused{$c} && !grep { /^\Q$c\E / } keys %refused }
+                ($readme // '') =~ /^    ([A-Z][A-Z-]+)(?= )/mg;
+    is_deeply(\@named, [], 'the README refuses nothing cordis serves');
     close $s;
 }
 
