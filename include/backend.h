@@ -76,7 +76,6 @@ struct backend_server {
     bool                  retired;      /* no longer in the route table */
     struct stats_backend *stats;        /* its counters in our stats row; NULL if none free */
     uint16_t              group;        /* the group it is the primary of */
-    char                  version[16];  /* its redis_version, once an INFO told it; "" = unknown */
     unsigned              mark;         /* route rebuild bookkeeping */
 };
 

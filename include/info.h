@@ -29,6 +29,11 @@ struct req;
 int  info_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
                    const struct cstr *argv);
 
+/* HELLO (checks passed): asks every group for INFO server and answers
+ * with their lowest version. CORDIS_EAGAIN, or CORDIS_OK when answered at
+ * once (no group). */
+int  info_hello(struct worker *w, struct session *s, struct req *req);
+
 /* Builds the reply from the groups' INFO replies. */
 void info_merge(struct req *parent);
 

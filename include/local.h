@@ -6,6 +6,8 @@
 #ifndef CORDIS_LOCAL_H
 #define CORDIS_LOCAL_H
 
+#include <stdint.h>
+
 #include "cordis.h"
 
 struct worker;
@@ -19,6 +21,9 @@ struct req;
  */
 int  local_dispatch(struct worker *w, struct session *s, struct req *req,
                     int argc, const struct cstr *argv);
+
+/* HELLO's map for a client id and the groups' version (info.c asks them). */
+void local_hello_reply(struct req *req, uint64_t id, const char *version);
 
 /* CONFIG GET is answered by a backend; its reply loses the parameters that
  * hold passwords (requirepass, masterauth, ...) before the client sees it. */

@@ -495,11 +495,15 @@ clients_list(struct worker *w, struct session *s, struct req *req, int argc,
             return CORDIS_OK;
         }
         for (int i = 3; i < argc; i++) {
-            if (!clients_parse_id(&argv[i], &q->ids[q->nids++])) {
+            int64_t id;
+
+            /* Any integer will do; one that is no client's matches none. */
+            if (!util_parse_i64(argv[i].ptr, argv[i].len, &id)) {
                 req_set_error(req, "ERR Invalid client ID");
                 clients_query_free(q);
                 return CORDIS_OK;
             }
+            q->ids[q->nids++] = (uint64_t)id;
         }
     } else if (argc != 2) {
         req_set_error(req, "ERR syntax error");
@@ -592,6 +596,7 @@ clients_reply_mode(struct session *s, struct req *req, const struct cstr *mode)
 {
     if (clients_eq(mode, "on")) {
         s->reply_mode = SESSION_REPLY_ON;
+        req->silent = 0;   /* ON answers, even after OFF */
         clients_reply_ok(req);
     } else if (clients_eq(mode, "off")) {
         s->reply_mode = SESSION_REPLY_OFF;

@@ -223,6 +223,13 @@ dispatch_request(struct worker *w, struct session *s, struct req *req, int argc,
 {
     const struct command *cmd;
 
+    if (s->reply_mode != SESSION_REPLY_ON) {
+        /* CLIENT REPLY OFF, or SKIP for this one command (errors too). */
+        req->silent = 1;
+        if (s->reply_mode == SESSION_REPLY_SKIP_NEXT) {
+            s->reply_mode = SESSION_REPLY_ON;
+        }
+    }
     /* "object|encoding" names a subcommand inside cordis, not for clients. */
     cmd = memchr(argv[0].ptr, '|', argv[0].len) == NULL
         ? command_lookup(argv[0].ptr, argv[0].len) : NULL;
@@ -244,13 +251,6 @@ dispatch_request(struct worker *w, struct session *s, struct req *req, int argc,
     }
     req->cmd = cmd;
     s->last_cmd = cmd;
-    if (s->reply_mode != SESSION_REPLY_ON) {
-        /* CLIENT REPLY OFF, or SKIP for this one command. */
-        req->silent = 1;
-        if (s->reply_mode == SESSION_REPLY_SKIP_NEXT) {
-            s->reply_mode = SESSION_REPLY_ON;
-        }
-    }
     if (!command_arity_ok(cmd, argc)) {
         req_set_error(req, "ERR wrong number of arguments for '%s' command", cmd->name);
         goto finish;

@@ -15,6 +15,7 @@
 #include "command.h"
 #include "conf.h"
 #include "info.h"
+#include "local.h"
 #include "reply.h"
 #include "request.h"
 #include "resp.h"
@@ -376,27 +377,16 @@ info_merge_section(struct reply *r, const struct info_doc *docs, int ndocs,
     }
 }
 
-/* The lowest redis_version among the groups that answered; each group's
- * is kept with its primary for HELLO, which asks no group. */
+/* The lowest redis_version among the groups that answered. */
 static void
-info_min_version(struct worker *w, const struct info_doc *docs, int ndocs, char *out,
-                 size_t size)
+info_min_version(const struct info_doc *docs, int ndocs, char *out, size_t size)
 {
     const char *min = NULL;
 
     for (int d = 0; d < ndocs; d++) {
         const char *v = info_get(&docs[d], "server", "redis_version");
 
-        if (v == NULL) {
-            continue;
-        }
-        for (int i = 0; i < w->ngroups; i++) {
-            if (w->group_ids[i] == docs[d].group) {
-                snprintf(w->group_server[i]->version, sizeof(w->group_server[i]->version),
-                         "%s", v);
-            }
-        }
-        if (min == NULL || util_version_cmp(v, min) < 0) {
+        if (v != NULL && (min == NULL || util_version_cmp(v, min) < 0)) {
             min = v;
         }
     }
@@ -665,7 +655,7 @@ info_build(struct worker *w, unsigned want, const struct info_doc *docs, int ndo
         }
         stats_sum(w->shm, t);
     }
-    info_min_version(w, docs, ndocs, version, sizeof(version));
+    info_min_version(docs, ndocs, version, sizeof(version));
     for (size_t i = 0; i < CORDIS_ARRAY_SIZE(info_sections); i++) {
         unsigned bit = info_sections[i].bit;
 
@@ -733,6 +723,61 @@ info_reply(struct req *req, struct reply *text)
 }
 
 static const char info_command[] = "*1\r\n$4\r\nINFO\r\n";
+static const char info_server_command[] = "*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n";
+
+/* Sends the command to every group as children of req; CORDIS_OK when
+ * they went out (req finishes with the last reply). */
+static int
+info_ask_groups(struct worker *w, struct req *req, const char *command, size_t len)
+{
+    const char *err;
+
+    if (w->ngroups == 0 || req_alloc_children(req, w->ngroups, 0) != CORDIS_OK) {
+        return CORDIS_ERROR;
+    }
+    for (int i = 0; i < w->ngroups; i++) {
+        struct req *child = req_new(w);
+
+        if (child == NULL) {
+            break;
+        }
+        child->parent = req;
+        child->cmd = req->cmd;
+        child->group = w->group_ids[i];
+        child->server = w->group_server[i];
+        req_set_bytes(child, command, len);
+        req->children[req->nchildren++] = child;
+    }
+    if (req->nchildren < w->ngroups) {
+        for (int i = 0; i < req->nchildren; i++) {
+            req_free(w, req->children[i]);
+        }
+        req->nchildren = 0;
+        req->children = NULL;
+        return CORDIS_ERROR;
+    }
+    req->pending = req->nchildren;
+    for (int i = 0; i < req->nchildren; i++) {
+        struct req *child = req->children[i];
+
+        if (backend_send(w, child->server, 0, 0, child, &err) != CORDIS_OK) {
+            req_set_error(child, "ERR backend %s unavailable: %s", child->server->addr, err);
+            req_finish(w, child);
+        }
+    }
+    return CORDIS_OK;
+}
+
+int
+info_hello(struct worker *w, struct session *s, struct req *req)
+{
+    if (info_ask_groups(w, req, info_server_command, sizeof(info_server_command) - 1)
+        == CORDIS_OK) {
+        return CORDIS_EAGAIN;
+    }
+    local_hello_reply(req, s->id, INFO_DEFAULT_VERSION);
+    return CORDIS_OK;
+}
 
 int
 info_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
@@ -740,41 +785,11 @@ info_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
 {
     unsigned want = info_wanted(argc, argv);
     struct reply text;
-    const char *err;
 
-    if ((want & INFO_FROM_GROUPS) && w->ngroups > 0
-        && req_alloc_children(req, w->ngroups, 0) == CORDIS_OK) {
-        req->hook_arg = want;
-        for (int i = 0; i < w->ngroups; i++) {
-            struct req *child = req_new(w);
-
-            if (child == NULL) {
-                break;
-            }
-            child->parent = req;
-            child->cmd = req->cmd;
-            child->group = w->group_ids[i];
-            child->server = w->group_server[i];
-            req_set_bytes(child, info_command, sizeof(info_command) - 1);
-            req->children[req->nchildren++] = child;
-        }
-        if (req->nchildren == w->ngroups) {
-            req->pending = req->nchildren;
-            for (int i = 0; i < req->nchildren; i++) {
-                struct req *child = req->children[i];
-
-                if (backend_send(w, child->server, 0, 0, child, &err) != CORDIS_OK) {
-                    req_set_error(child, "ERR backend %s unavailable: %s", child->server->addr, err);
-                    req_finish(w, child);
-                }
-            }
-            return CORDIS_EAGAIN;
-        }
-        for (int i = 0; i < req->nchildren; i++) {
-            req_free(w, req->children[i]);
-        }
-        req->nchildren = 0;
-        req->children = NULL;
+    req->hook_arg = want;
+    if ((want & INFO_FROM_GROUPS)
+        && info_ask_groups(w, req, info_command, sizeof(info_command) - 1) == CORDIS_OK) {
+        return CORDIS_EAGAIN;
     }
     /* Nothing to ask the groups, or no memory to ask them: what cordis knows. */
     reply_init(&text);
@@ -817,9 +832,16 @@ info_merge(struct req *parent)
             doc->error_len = strlen(doc->error);
         }
     }
-    reply_init(&text);
-    info_build(w, parent->hook_arg, docs, ndocs, &text);
-    info_reply(parent, &text);
+    if (parent->cmd->id == COMMAND_HELLO) {
+        char version[64];
+
+        info_min_version(docs, ndocs, version, sizeof(version));
+        local_hello_reply(parent, parent->session->id, version);
+    } else {
+        reply_init(&text);
+        info_build(w, parent->hook_arg, docs, ndocs, &text);
+        info_reply(parent, &text);
+    }
     for (int d = 0; d < ndocs; d++) {
         free(docs[d].fields);
     }

@@ -22,8 +22,6 @@
 #include "util.h"
 #include "worker.h"
 
-/* The Redis version cordis presents until a backend has told its own. */
-#define LOCAL_REDIS_VERSION "7.0.0"
 
 static bool
 local_eq(const struct cstr *arg, const char *word)
@@ -123,23 +121,6 @@ local_select(struct worker *w, struct session *s, struct req *req,
     local_ok(req, "OK");
 }
 
-/* The lowest redis_version of the groups' primaries, as the last INFO
- * through this worker learnt them. */
-static const char *
-local_redis_version(struct worker *w)
-{
-    const char *min = NULL;
-
-    for (int i = 0; i < w->ngroups; i++) {
-        const char *v = w->group_server[i]->version;
-
-        if (v[0] != '\0' && (min == NULL || util_version_cmp(v, min) < 0)) {
-            min = v;
-        }
-    }
-    return min != NULL ? min : LOCAL_REDIS_VERSION;
-}
-
 /* ROLE: cordis is a primary with no replicas of its own. */
 static void
 local_role(struct req *req)
@@ -154,18 +135,17 @@ local_role(struct req *req)
     req_take_reply(req, &r);
 }
 
-static void
+static int
 local_hello(struct worker *w, struct session *s, struct req *req, int argc,
             const struct cstr *argv)
 {
     const struct cstr *user = NULL, *pass = NULL, *name = NULL;
-    struct reply r;
     int64_t proto = 2;
 
     if (argc >= 2) {
         if (!util_parse_i64(argv[1].ptr, argv[1].len, &proto)) {
             local_error(req, "ERR Protocol version is not an integer or out of range");
-            return;
+            return CORDIS_OK;
         }
         for (int i = 2; i < argc; i++) {
             if (local_eq(&argv[i], "auth") && i + 2 < argc) {
@@ -178,29 +158,29 @@ local_hello(struct worker *w, struct session *s, struct req *req, int argc,
             } else {
                 req_set_error(req, "ERR Syntax error in HELLO option '%.*s'",
                               (int)CORDIS_MIN(argv[i].len, (size_t)64), argv[i].ptr);
-                return;
+                return CORDIS_OK;
             }
         }
     }
     if (proto < 2 || proto > 3) {
         local_error(req, "NOPROTO unsupported protocol version");
-        return;
+        return CORDIS_OK;
     }
     if (proto == 3) {
         /* RESP3 replies are not converted yet. */
         local_error(req, "NOPROTO sorry, this protocol version is not supported.");
-        return;
+        return CORDIS_OK;
     }
     if (pass != NULL && w->conf->session.auth[0] == '\0') {
         /* No password: the default user takes any, as in Redis. */
         if (!local_eq(user, "default")) {
             local_error(req, "WRONGPASS invalid username-password pair or user is disabled.");
-            return;
+            return CORDIS_OK;
         }
     } else if (pass != NULL) {
         if (!local_check_password(w, s, user, pass)) {
             local_error(req, "WRONGPASS invalid username-password pair or user is disabled.");
-            return;
+            return CORDIS_OK;
         }
         s->authed = true;
     }
@@ -209,22 +189,31 @@ local_hello(struct worker *w, struct session *s, struct req *req, int argc,
                          "otherwise the HELLO AUTH <user> <pass> option can be used "
                          "to authenticate the client and select the RESP protocol version "
                          "at the same time");
-        return;
+        return CORDIS_OK;
     }
     if (name != NULL && clients_setname(s, name) != CORDIS_OK) {
         local_error(req, "ERR Client names cannot contain spaces, newlines or special characters.");
-        return;
+        return CORDIS_OK;
     }
+    /* The version is the groups' lowest: asked of them, as INFO does. */
+    return info_hello(w, s, req);
+}
+
+void
+local_hello_reply(struct req *req, uint64_t id, const char *version)
+{
+    struct reply r;
+
     reply_init(&r);
     reply_array(&r, 14);
     reply_cstr(&r, "server");
     reply_cstr(&r, "redis");
     reply_cstr(&r, "version");
-    reply_cstr(&r, local_redis_version(w));
+    reply_cstr(&r, version);
     reply_cstr(&r, "proto");
     reply_int(&r, 2);
     reply_cstr(&r, "id");
-    reply_int(&r, (int64_t)s->id);
+    reply_int(&r, (int64_t)id);
     reply_cstr(&r, "mode");
     reply_cstr(&r, "standalone");
     reply_cstr(&r, "role");
@@ -509,11 +498,11 @@ local_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
         local_auth(w, s, req, argc, argv);
         return CORDIS_OK;
     case COMMAND_HELLO:
-        local_hello(w, s, req, argc, argv);
-        return CORDIS_OK;
+        return local_hello(w, s, req, argc, argv);
     case COMMAND_RESET:
         s->db = 0;
         s->reply_mode = SESSION_REPLY_ON;
+        req->silent = 0;   /* RESET answers, even after CLIENT REPLY OFF */
         s->authed = w->conf->session.auth[0] == '\0';
         free(s->name);
         s->name = NULL;

@@ -478,7 +478,13 @@ my @db0_keys;
     is($n, 11, 'connected_clients: 11 with ten more connections (' . scalar(keys %rows) . ' workers took them)');
     my ($w0, $w1) = conns_on_both($port);
     my $want = 13;
-    my ($a, $b) = map { info_parse(resp_cmd($_, 'INFO', 'clients'))->{clients}{connected_clients} } $w0, $w1;
+    # conns_on_both closed its extra connections: wait for the workers to
+    # see those closes before comparing.
+    my ($a, $b);
+    wait_for(sub {
+        ($a, $b) = map { info_parse(resp_cmd($_, 'INFO', 'clients'))->{clients}{connected_clients} } $w0, $w1;
+        $a == $want && $b == $want;
+    });
     is_deeply([ $a, $b ], [ $want, $want ], 'connected_clients is the same on both workers: both workers\' clients');
     close $_ for @conns, $w0, $w1;
     ok(wait_for(sub { info_parse(resp_cmd($cs, 'INFO', 'clients'))->{clients}{connected_clients} == 1 }),
