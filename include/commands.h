@@ -347,7 +347,7 @@ CMD_X(COMMAND_GETKEYS,               "command|getkeys",                -4, 0,  0
       "Extract keys given a full Redis command",
       "2.8.13", "server", "O(N) where N is the number of arguments to the command")
 CMD_X(COMMAND_GETKEYSANDFLAGS,       "command|getkeysandflags",        -4, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
-      DISPATCH_LOCAL, MERGE_NONE, NULL,
+      DISPATCH_FANOUT, MERGE_FIRST, NULL,
       "Extract keys and access flags given a full Redis command",
       "7.0.0", "server", "O(N) where N is the number of arguments to the command")
 CMD_X(COMMAND_HELP,                  "command|help",                    2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,

@@ -15,6 +15,8 @@
 #define CORDIS_SCRIPTS_H
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cordis.h"
@@ -72,5 +74,9 @@ int  scripts_remember(struct worker *w, const char *body, size_t len);
  * buffer; NULL when the script is unknown. */
 char *scripts_load_command(struct worker *w, const char *sha_hex, size_t sha_len,
                            size_t *len);
+
+/* SCRIPT EXISTS sha ...: which of the shas (request arguments 2..) cordis
+ * has the body of; known[] gets n answers. */
+void scripts_known_in_request(const struct req *req, bool *known, size_t n);
 
 #endif /* CORDIS_SCRIPTS_H */

@@ -414,9 +414,14 @@ fanout_merge_and(struct req *parent)
     size_t at[CORDIS_MAX_GROUPS];
     struct resp_reply_parser p;
     struct reply r;
+    bool *known = NULL;
 
     if (!fanout_all_of_type(parent, '*')) {
         return;
+    }
+    if (parent->cmd->id == COMMAND_SCRIPT_EXISTS && n > 0
+        && (known = calloc((size_t)n, sizeof(*known))) != NULL) {
+        scripts_known_in_request(parent, known, (size_t)n);
     }
     for (int j = 0; j < parent->nchildren; j++) {
         if (parent->children[j]->reply_int != n) {
@@ -438,6 +443,7 @@ fanout_merge_and(struct req *parent)
             if (resp_parse_reply(&p, c->reply + at[j], c->reply_len - at[j]) != RESP_OK
                 || p.type != ':') {
                 reply_free(&r);
+                free(known);
                 req_set_error(parent, "ERR unexpected reply from group %u to %s", c->group,
                               command_display_name(parent->cmd));
                 return;
@@ -445,8 +451,14 @@ fanout_merge_and(struct req *parent)
             all = all && p.integer != 0;
             at[j] += p.len;
         }
+        if (!all && parent->cmd->id == COMMAND_SCRIPT_EXISTS && known != NULL) {
+            /* Missing on a group, but cordis has the body: an EVALSHA
+             * there loads it (scripts.c), so it exists for the client. */
+            all = known[i];
+        }
         reply_int(&r, all);
     }
+    free(known);
     req_take_reply(parent, &r);
 }
 

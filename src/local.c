@@ -463,7 +463,7 @@ local_command(struct worker *w, struct session *s, struct req *req, int argc,
         break;
     default:
         reply_printf(&r, "-ERR command '%s' is not supported by cordis\r\n",
-                     command_upper_name(req->cmd));
+                     command_display_name(req->cmd));
         break;
     }
     req_take_reply(req, &r);
@@ -523,7 +523,7 @@ local_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
         local_command(w, s, req, argc, argv);
     } else {
         req_set_error(req, "ERR command '%s' is not supported by cordis",
-                      command_upper_name(req->cmd));
+                      command_display_name(req->cmd));
     }
     return CORDIS_OK;
 }

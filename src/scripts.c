@@ -346,3 +346,38 @@ scripts_on_reply(struct worker *w, struct req *req)
               (int)sha_len, sha, req->server->group);
     return CORDIS_EAGAIN;
 }
+
+void
+scripts_known_in_request(const struct req *req, bool *known, size_t n)
+{
+    const char *p = req->iov[0].iov_base, *end = p + req->iov[0].iov_len, *eol;
+    struct scripts_store *store;
+    struct worker *w;
+    int64_t len;
+    size_t arg = 0;
+
+    if (req->session == NULL || req->iovcnt != 1) {
+        return;
+    }
+    w = req->session->worker;
+    store = &w->shm->scripts;
+    /* "*N", then each argument "$len" and its bytes: SCRIPT, EXISTS, shas. */
+    if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL) {
+        return;
+    }
+    p = eol + 1;
+    scripts_lock(store);
+    while (p < end && *p == '$' && (eol = memchr(p, '\n', (size_t)(end - p))) != NULL
+           && util_parse_i64(p + 1, (size_t)(eol - 1 - (p + 1)), &len) && len >= 0
+           && len <= end - (eol + 1)) {
+        uint8_t sha[20];
+        const char *bytes = eol + 1;
+
+        if (arg >= 2 && arg - 2 < n && scripts_parse_sha(bytes, (size_t)len, sha)) {
+            known[arg - 2] = store->index[scripts_slot(store, sha)] != 0;
+        }
+        arg++;
+        p = bytes + len + 2;
+    }
+    scripts_unlock(store);
+}
