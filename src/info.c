@@ -390,7 +390,11 @@ info_min_version(const struct info_doc *docs, int ndocs, char *out, size_t size)
             min = v;
         }
     }
-    snprintf(out, size, "%s", min != NULL ? min : INFO_DEFAULT_VERSION);
+    const char *v = min != NULL ? min : INFO_DEFAULT_VERSION;
+    size_t len = strnlen(v, size - 1);            /* a version never fills it; cut, not overrun */
+
+    memcpy(out, v, len);
+    out[len] = '\0';
 }
 
 /* --- cordis's own sections ------------------------------------------------------ */
