@@ -28,6 +28,13 @@ struct req;
 struct mbuf;
 struct stats_backend;
 
+/* Who a connection serves. */
+enum backend_kind {
+    BACKEND_SHARED = 0,    /* every client of the worker, pipelined (server->conns) */
+    BACKEND_PRIVATE,       /* one client at a time: WATCH, EXEC, blocking commands */
+    BACKEND_PUBSUB,        /* the worker's subscriptions on this server (pubsub.c) */
+};
+
 enum backend_state {
     BACKEND_DOWN = 0,      /* no socket; retry_at says when to try again */
     BACKEND_CONNECTING,    /* connect() in progress */
@@ -59,6 +66,14 @@ struct backend_conn {
     int64_t               last_io;      /* monotonic usec of the last read or write */
     bool                  flush_queued; /* on the worker's flush list */
     struct backend_conn  *flush_next;
+
+    /* private and pub/sub connections only */
+    uint8_t               kind;         /* enum backend_kind */
+    bool                  in_use;       /* private: held by a client (else idle in the pool) */
+    bool                  dirty;        /* private: may hold WATCHes (UNWATCH before reuse) */
+    bool                  dead;         /* closed; freed at the flush point */
+    struct backend_conn  *pool_next;    /* server's idle pool */
+    struct backend_conn  *pprev, *pnext;/* worker's list of private and pub/sub connections */
 };
 
 /* Unsent bytes that go out even while earlier writes await replies. */
@@ -77,6 +92,11 @@ struct backend_server {
     struct stats_backend *stats;        /* its counters in our stats row; NULL if none free */
     uint16_t              group;        /* the group it is the primary of */
     unsigned              mark;         /* route rebuild bookkeeping */
+    struct backend_conn  *pool;         /* idle private connections */
+    unsigned              npool;
+    unsigned              nprivate;     /* private and pub/sub connections open on it */
+    struct backend_conn  *pubsub;       /* the worker's subscriptions here; NULL = none yet */
+    void                 *subs;         /* pubsub.c's subscriptions on this server (tsearch root) */
 };
 
 /* Finds or creates the server for addr in the worker. NULL on bad address. */
@@ -93,6 +113,33 @@ void backend_servers_collect(struct worker *w, bool force);
  */
 int  backend_send(struct worker *w, struct backend_server *server, int db,
                   unsigned seed, struct req *req, const char **err);
+
+/*
+ * A private connection to server for db, held by one client until given
+ * back: an idle one from the server's pool, else a new one (connecting;
+ * requests queue meanwhile). NULL with the reason in err.
+ */
+struct backend_conn *backend_private_take(struct worker *w, struct backend_server *server,
+                                          int db, const char **err);
+/*
+ * Gives a private connection back: to the pool when it is up and has
+ * nothing in flight (UNWATCH first when dirty), else closed.
+ */
+void backend_private_give(struct worker *w, struct backend_conn *c);
+/* Closes a private or pub/sub connection now, whatever it holds: requests
+ * in flight are answered with "-ERR <why>". */
+void backend_conn_close(struct worker *w, struct backend_conn *c, const char *why);
+/* The server's pub/sub connection, created (and connecting) on first use;
+ * NULL when out of memory. */
+struct backend_conn *backend_pubsub_conn(struct worker *w, struct backend_server *server);
+/* Connects a DOWN private or pub/sub connection again. */
+void backend_conn_connect(struct worker *w, struct backend_conn *c);
+/* Queues req on a private or pub/sub connection (CORDIS_ERROR and err when
+ * it is down). */
+int  backend_conn_send(struct worker *w, struct backend_conn *c, struct req *req,
+                       const char **err);
+/* Frees connections closed during this iteration (the flush point). */
+void backend_collect(struct worker *w);
 
 /* Writes everything queued on the connections that have something to send. */
 void backend_flush(struct worker *w);

@@ -50,6 +50,8 @@ enum command_merge {
     MERGE_ANY_OK,            /* OK when any group said OK */
     MERGE_RANDOM,            /* a random non-nil reply */
     MERGE_SCAN,              /* one group per call, the group in the cursor */
+    MERGE_MAX,               /* the largest integer */
+    MERGE_NUMSUB,            /* [name, count, ...]: counts added up name by name */
 };
 
 /* How the keys of a command are found beyond first/last/step. */

@@ -931,31 +931,31 @@ CMD_X(PUBLISH,                       "publish",                         3, 0,  0
       "Post a message to a channel",
       "2.0.0", "pubsub", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).")
 CMD_X(PUBSUB,                        "pubsub",                         -2, 0,  0, 0, CMD_KEYS_FIXED,        0, CMD_CONTAINER,
-      DISPATCH_PINNED, MERGE_NONE, NULL,
+      DISPATCH_FANOUT, MERGE_FIRST, NULL,
       "A container for Pub/Sub commands",
       "2.8.0", "pubsub", "Depends on subcommand.")
 CMD_X(PUBSUB_CHANNELS,               "pubsub|channels",                -2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
-      DISPATCH_PINNED, MERGE_NONE, NULL,
+      DISPATCH_FANOUT, MERGE_CONCAT, NULL,
       "List active channels",
       "2.8.0", "pubsub", "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)")
 CMD_X(PUBSUB_HELP,                   "pubsub|help",                     2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
-      DISPATCH_PINNED, MERGE_NONE, NULL,
+      DISPATCH_FANOUT, MERGE_FIRST, NULL,
       "Show helpful text about the different subcommands",
       "6.2.0", "pubsub", "O(1)")
 CMD_X(PUBSUB_NUMPAT,                 "pubsub|numpat",                   2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
-      DISPATCH_PINNED, MERGE_NONE, NULL,
+      DISPATCH_FANOUT, MERGE_MAX, NULL,
       "Get the count of unique patterns pattern subscriptions",
       "2.8.0", "pubsub", "O(1)")
 CMD_X(PUBSUB_NUMSUB,                 "pubsub|numsub",                  -2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
-      DISPATCH_PINNED, MERGE_NONE, NULL,
+      DISPATCH_FANOUT, MERGE_NUMSUB, NULL,
       "Get the count of subscribers for channels",
       "2.8.0", "pubsub", "O(N) for the NUMSUB subcommand, where N is the number of requested channels")
 CMD_X(PUBSUB_SHARDCHANNELS,          "pubsub|shardchannels",           -2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
-      DISPATCH_PINNED, MERGE_NONE, NULL,
+      DISPATCH_FANOUT, MERGE_CONCAT, NULL,
       "List active shard channels",
       "7.0.0", "pubsub", "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels).")
 CMD_X(PUBSUB_SHARDNUMSUB,            "pubsub|shardnumsub",             -2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
-      DISPATCH_PINNED, MERGE_NONE, NULL,
+      DISPATCH_FANOUT, MERGE_NUMSUB, NULL,
       "Get the count of subscribers for shard channels",
       "7.0.0", "pubsub", "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels")
 CMD_X(PUNSUBSCRIBE,                  "punsubscribe",                   -1, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,

@@ -61,6 +61,10 @@ struct conf {
         int64_t  max_query;     /* largest request a client may send (bytes, all bulks) */
         int64_t  recv_timeout;  /* ms idle before a client is closed; 0 = never */
         int64_t  send_timeout;  /* ms a client may leave replies unread; 0 = never */
+        int      max_pinned;    /* clients per worker holding a private backend connection */
+        int64_t  pubsub_max_output;  /* a subscriber's unsent bytes past this: closed */
+        int64_t  pubsub_soft_output; /* ... or past this for pubsub_soft_time */
+        int64_t  pubsub_soft_time;   /* ms; 0 = the soft limit is off */
     } session;
 
     struct {

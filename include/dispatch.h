@@ -7,7 +7,8 @@
  *   same_group  every key in one group, else -CROSSSLOT; forwarded whole
  *   split       one sub-request per group (multikey.c)
  *   fanout      every group, replies merged (fanout.c)
- *   pinned      a private backend connection (refused until it exists)
+ *   pinned      transactions and blocking commands on a private backend
+ *               connection (pinned.c); pub/sub (pubsub.c)
  *   refused     "-ERR command 'X' is not supported by cordis: <reason>"
  *
  * Every request gets exactly one reply: when dispatch cannot send it, the

@@ -36,6 +36,9 @@ struct req {
     struct backend_conn *conn;        /* connection it was sent on, while in flight */
     int64_t              start_usec;  /* when it was parsed */
     int64_t              sent_usec;   /* when its last byte was written to the backend */
+    int64_t              deadline;    /* private connection: reply due by (usec); 0 = the
+                                         usual recv_timeout, -1 = none (BLPOP q 0) */
+    unsigned             skip;        /* replies to let pass before its own (MULTI..EXEC) */
 
     /* what goes to the backend */
     struct mbuf         *in;          /* buffer the request bytes live in (referenced) */
@@ -77,6 +80,8 @@ struct req {
     unsigned             failed:1;    /* reply is an error made by cordis */
     unsigned             quit:1;      /* QUIT: close after this reply */
     unsigned             counted:1;   /* stats recorded */
+    unsigned             pinned:1;    /* a private-connection request: pinned.c finishes it */
+    unsigned             pubsub:1;    /* a (P|S)(UN)SUBSCRIBE: pubsub.c builds its reply */
 };
 
 

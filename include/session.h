@@ -63,6 +63,13 @@ struct session {
     int64_t          last_read;     /* monotonic usec of the last byte read */
     int64_t          write_blocked; /* monotonic usec a write first could not finish; 0 = none */
     size_t           last_outq;     /* bytes in the kernel's send queue at the last sweep */
+
+    struct pinned   *pin;           /* transaction / private connection state (pinned.c) */
+    struct pubsub_client *ps;       /* subscriptions (pubsub.c) */
+    struct req      *pin_wait;      /* a pinned request waiting for the earlier ones */
+    bool             pin_hold;      /* a pinned request is on its way: nothing later goes */
+    bool             pin_placed;    /* holds a place among session.max_pinned */
+    uint8_t          pin_kinds;     /* kinds it is counted as in the gauges (pinned.c) */
 };
 
 struct ctl_handoff;
@@ -75,6 +82,9 @@ void session_adopt(struct worker *w, int fd, const struct ctl_handoff *h);
 void session_flush(struct worker *w);
 /* Frees sessions closed during this iteration. */
 void session_collect(struct worker *w);
+/* Appends a request made by cordis (a pub/sub message) to the session's
+ * FIFO; req_finish then makes it ready. */
+void session_push_reply(struct session *s, struct req *req);
 /* Puts a session on the flush list (a reply of its became ready). */
 void session_schedule(struct session *s);
 /* Closes a session at the next flush point. */

@@ -56,6 +56,7 @@ struct stats_row {
     uint64_t bytes_out;         /* bytes written to clients */
     uint64_t auth_failures;     /* failed AUTH attempts */
     uint64_t rejected;          /* connections refused (max_clients) */
+    uint64_t pinned[3];         /* clients pinned now, by enum pinned_kind (gauges) */
     struct stats_cmd cmd[COMMAND_COUNT];
     struct stats_backend backends[STATS_MAX_BACKENDS];
 } __attribute__((aligned(64)));
@@ -68,6 +69,7 @@ struct stats_total {
     uint64_t bytes_out;
     uint64_t auth_failures;
     uint64_t rejected;
+    uint64_t pinned[3];      /* by enum pinned_kind */
     uint64_t calls;          /* all commands */
     uint64_t fails;
     uint64_t redis_errors;

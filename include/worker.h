@@ -36,6 +36,7 @@ struct req;
 struct clients_query;
 struct backend_server;
 struct backend_conn;
+struct pubsub_entry;
 struct shm_route;
 struct stats_row;
 
@@ -55,6 +56,10 @@ struct worker {
     struct backend_server *group_server[CORDIS_MAX_GROUPS];       /* their primaries */
     uint8_t                groups_print; /* fingerprint of group_ids (SCAN cursors) */
     struct backend_server *servers;      /* every backend server in use */
+    struct backend_conn   *private_conns;/* private and pub/sub connections (backend.c) */
+    struct backend_conn   *dead_conns;   /* closed ones, freed at the flush point */
+    unsigned               npinned;      /* sessions holding a private connection */
+    struct pubsub_entry   *pubsub_list;  /* subscriptions to look at (pubsub.c) */
 
     struct session        *sessions;     /* open client connections */
     unsigned               nsessions;

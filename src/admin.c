@@ -23,6 +23,7 @@
 #include "listen.h"
 #include "log.h"
 #include "master.h"
+#include "pinned.h"
 #include "reply.h"
 #include "shm.h"
 #include "stats_view.h"
@@ -368,8 +369,11 @@ admin_get_stats(struct admin *a, struct MHD_Connection *conn)
         "fails", (json_int_t)t->fails, "redis", "errors", (json_int_t)t->redis_errors,
         "qps", (json_int_t)(a->qps + 0.5), "cmd", cmds));
     json_object_set_new(stats, "sessions", json_pack(
-        "{s:I, s:I}", "total", (json_int_t)t->sessions_total,
-        "alive", (json_int_t)t->sessions_alive));
+        "{s:I, s:I, s:{s:I, s:I, s:I}}", "total", (json_int_t)t->sessions_total,
+        "alive", (json_int_t)t->sessions_alive, "pinned",
+        "transaction", (json_int_t)t->pinned[PINNED_TRANSACTION],
+        "blocking", (json_int_t)t->pinned[PINNED_BLOCKING],
+        "pubsub", (json_int_t)t->pinned[PINNED_PUBSUB]));
     json_object_set_new(stats, "rusage", json_pack(
         "{s:s, s:f, s:I, s:{s:f, s:I, s:i}}", "now", now, "cpu", a->cpu,
         "mem", (json_int_t)a->rss, "raw", "cpu_seconds", a->last_cpu,
@@ -490,6 +494,14 @@ admin_get_metrics(struct admin *a, struct MHD_Connection *conn)
     reply_printf(&r, "cordis_sessions_alive %llu\n", (unsigned long long)t->sessions_alive);
     admin_metric_head(&r, "cordis_sessions_total", "counter", "Client connections accepted.");
     reply_printf(&r, "cordis_sessions_total %llu\n", (unsigned long long)t->sessions_total);
+    admin_metric_head(&r, "cordis_pinned_sessions", "gauge",
+                      "Clients holding a private backend connection or subscriptions, by kind.");
+    reply_printf(&r, "cordis_pinned_sessions{kind=\"transaction\"} %llu\n"
+                     "cordis_pinned_sessions{kind=\"blocking\"} %llu\n"
+                     "cordis_pinned_sessions{kind=\"pubsub\"} %llu\n",
+                 (unsigned long long)t->pinned[PINNED_TRANSACTION],
+                 (unsigned long long)t->pinned[PINNED_BLOCKING],
+                 (unsigned long long)t->pinned[PINNED_PUBSUB]);
     admin_metric_head(&r, "cordis_rejected_connections_total", "counter",
                       "Client connections refused by proxy.max_clients.");
     reply_printf(&r, "cordis_rejected_connections_total %llu\n", (unsigned long long)t->rejected);

@@ -21,6 +21,7 @@
 #include "conf.h"
 #include "log.h"
 #include "mbuf.h"
+#include "pubsub.h"
 #include "request.h"
 #include "resp.h"
 #include "stats.h"
@@ -316,7 +317,7 @@ backend_fail(struct worker *w, struct backend_conn *c, const char *fmt, ...)
         c->fd = -1;
     }
     c->fails++;
-    if (c->server->stats != NULL) {
+    if (c->server->stats != NULL && !c->dead) {
         c->server->stats->failures++;
         c->server->stats->up = 0;
     }
@@ -331,7 +332,9 @@ backend_fail(struct worker *w, struct backend_conn *c, const char *fmt, ...)
     /* The first retry is immediate: a restarted backend is back at once. */
     c->retry_at = c->fails <= 1 ? now : now + backoff;
     backend_conn_set_state(w, c, BACKEND_DOWN);
-    if (c->fails <= 2) {
+    if (c->dead) {
+        /* closed on purpose (its client left): not a backend failure */
+    } else if (c->fails <= 2) {
         log_warn("backend %s (db %d) unavailable: %s; %d requests failed, retry %s",
                  c->server->addr, c->db, c->last_error, c->inflight,
                  c->fails <= 1 ? "now" : "with backoff");
@@ -364,6 +367,9 @@ backend_fail(struct worker *w, struct backend_conn *c, const char *fmt, ...)
         }
         req_finish(w, req);
     }
+    if (c->kind == BACKEND_PRIVATE && !c->in_use) {
+        backend_conn_close(w, c, "connection lost");   /* idle in the pool: no reconnect */
+    }
 }
 
 /* True for error replies that mean "this server cannot serve right now". */
@@ -383,6 +389,10 @@ backend_reply(struct worker *w, struct backend_conn *c, const char *reply)
     if (req == NULL || req == c->unsent) {
         backend_fail(w, c, "reply without a request");
         return CORDIS_ERROR;
+    }
+    if (req->skip > 0) {
+        req->skip--;   /* MULTI's +OK and the +QUEUED before EXEC's reply */
+        return CORDIS_OK;
     }
     c->head = req->bnext;
     if (c->head == NULL) {
@@ -463,6 +473,10 @@ backend_read_cb(struct ev_loop *loop, ev_io *io, int revents)
             return;
         }
         b->rpos += c->parser.len;
+        if (c->kind == BACKEND_PUBSUB && pubsub_on_push(w, c, start, c->parser.len)) {
+            resp_reply_parser_reset(&c->parser);   /* a message: no request of ours */
+            continue;
+        }
         if (backend_reply(w, c, start) != CORDIS_OK) {
             return;
         }
@@ -594,6 +608,18 @@ backend_flush(struct worker *w)
     }
 }
 
+/* The reply to req (written out) is late: past its own deadline (a
+ * blocking command's timeout plus backend.recv_timeout) or the usual one. */
+static bool
+backend_overdue(const struct conf *conf, const struct req *req, int64_t now)
+{
+    if (req->deadline != 0) {
+        return req->deadline > 0 && now > req->deadline;
+    }
+    return conf->backend.recv_timeout > 0
+        && now - req->sent_usec > conf->backend.recv_timeout * 1000;
+}
+
 static void
 backend_conn_sweep(struct worker *w, struct backend_conn *c, int64_t now)
 {
@@ -607,8 +633,7 @@ backend_conn_sweep(struct worker *w, struct backend_conn *c, int64_t now)
         }
         break;
     case BACKEND_UP:
-        if (c->head != NULL && c->head != c->unsent && conf->backend.recv_timeout > 0
-            && now - c->head->sent_usec > conf->backend.recv_timeout * 1000) {
+        if (c->head != NULL && c->head != c->unsent && backend_overdue(conf, c->head, now)) {
             /* Late replies would answer the wrong requests: close and redial. */
             backend_fail(w, c, "no reply within %lld ms",
                          (long long)conf->backend.recv_timeout);
@@ -637,6 +662,9 @@ backend_conn_sweep(struct worker *w, struct backend_conn *c, int64_t now)
 static bool
 backend_server_idle(const struct backend_server *s)
 {
+    if (s->nprivate > s->npool) {
+        return false;   /* a client holds a connection, or subscriptions live here */
+    }
     for (int i = 0; i < s->ndb * s->parallel; i++) {
         if (s->conns[i] != NULL && s->conns[i]->inflight > 0) {
             return false;
@@ -648,6 +676,10 @@ backend_server_idle(const struct backend_server *s)
 static void
 backend_server_free(struct worker *w, struct backend_server *s)
 {
+    while (s->pool != NULL) {
+        backend_conn_close(w, s->pool, "connection retired");
+    }
+    backend_collect(w);
     for (int i = 0; i < s->ndb * s->parallel; i++) {
         struct backend_conn *c = s->conns[i];
 
@@ -695,9 +727,221 @@ backend_servers_collect(struct worker *w, bool force)
     }
 }
 
+/* --- private and pub/sub connections ---------------------------------------- */
+
+/* Idle private connections kept per server; more are closed. */
+#define BACKEND_POOL_MAX 64
+
+static const char backend_unwatch[] = "*1\r\n$7\r\nUNWATCH\r\n";
+
+static struct backend_conn *
+backend_private_new(struct worker *w, struct backend_server *s, int db, enum backend_kind kind)
+{
+    struct backend_conn *c = backend_conn_new(s, db);
+
+    if (c == NULL) {
+        return NULL;
+    }
+    c->kind = (uint8_t)kind;
+    c->pnext = w->private_conns;
+    if (w->private_conns != NULL) {
+        w->private_conns->pprev = c;
+    }
+    w->private_conns = c;
+    s->nprivate++;
+    return c;
+}
+
+/* Takes c out of its server's idle pool. */
+static void
+backend_pool_unlink(struct backend_conn *c)
+{
+    struct backend_conn **pp = &c->server->pool;
+
+    while (*pp != NULL && *pp != c) {
+        pp = &(*pp)->pool_next;
+    }
+    if (*pp == c) {
+        *pp = c->pool_next;
+        c->server->npool--;
+    }
+    c->pool_next = NULL;
+}
+
+void
+backend_conn_connect(struct worker *w, struct backend_conn *c)
+{
+    if (c->state == BACKEND_DOWN && !c->dead) {
+        backend_connect(w, c);
+    }
+}
+
+struct backend_conn *
+backend_private_take(struct worker *w, struct backend_server *s, int db, const char **err)
+{
+    struct backend_conn **pp, *c;
+
+    for (pp = &s->pool; (c = *pp) != NULL; pp = &c->pool_next) {
+        if (c->db == db && c->state != BACKEND_DOWN) {
+            *pp = c->pool_next;
+            c->pool_next = NULL;
+            s->npool--;
+            c->in_use = true;
+            return c;
+        }
+    }
+    if (db < 0 || db >= s->ndb) {
+        *err = "DB index is out of range";
+        return NULL;
+    }
+    c = backend_private_new(w, s, db, BACKEND_PRIVATE);
+    if (c == NULL) {
+        *err = "out of memory";
+        return NULL;
+    }
+    c->in_use = true;
+    backend_connect(w, c);
+    if (c->state == BACKEND_DOWN) {
+        *err = c->last_error[0] != '\0' ? c->last_error : "cannot connect";
+        /* the message lives in c until the flush point frees it */
+        backend_conn_close(w, c, "cannot connect");
+        return NULL;
+    }
+    return c;
+}
+
+int
+backend_conn_send(struct worker *w, struct backend_conn *c, struct req *req, const char **err)
+{
+    if (c->state == BACKEND_DOWN || c->dead) {
+        *err = c->last_error[0] != '\0' ? c->last_error : "connection closed";
+        return CORDIS_ERROR;
+    }
+    if (c->server->stats != NULL) {
+        c->server->stats->requests++;
+    }
+    backend_push(c, req);
+    if (c->state == BACKEND_UP) {
+        backend_schedule(w, c);
+    }
+    return CORDIS_OK;
+}
+
+void
+backend_private_give(struct worker *w, struct backend_conn *c)
+{
+    struct backend_server *s = c->server;
+
+    if (c->dead) {
+        return;
+    }
+    if (c->state != BACKEND_UP || c->inflight > 0 || s->retired || s->npool >= BACKEND_POOL_MAX) {
+        backend_conn_close(w, c, "connection released");
+        return;
+    }
+    if (c->dirty) {
+        struct req *unwatch = req_new(w);
+
+        if (unwatch == NULL) {
+            backend_conn_close(w, c, "out of memory");
+            return;
+        }
+        unwatch->internal = 1;
+        req_set_bytes(unwatch, backend_unwatch, sizeof(backend_unwatch) - 1);
+        backend_push(c, unwatch);
+        backend_schedule(w, c);
+        c->dirty = false;
+    }
+    c->in_use = false;
+    c->pool_next = s->pool;
+    s->pool = c;
+    s->npool++;
+}
+
+void
+backend_conn_close(struct worker *w, struct backend_conn *c, const char *why)
+{
+    if (c->dead && c->fd < 0 && c->head == NULL) {
+        return;
+    }
+    if (!c->in_use && c->kind == BACKEND_PRIVATE) {
+        backend_pool_unlink(c);
+    }
+    c->in_use = true;
+    c->dead = true;
+    if (c->head != NULL) {
+        backend_fail(w, c, "%s", why);   /* answers what it holds */
+    } else if (c->fd >= 0) {
+        ev_io_stop(w->loop, &c->rio);
+        ev_io_stop(w->loop, &c->wio);
+        close(c->fd);
+        c->fd = -1;
+        c->state = BACKEND_DOWN;
+    }
+    if (c->flush_queued) {
+        struct backend_conn **pp = &w->flush_conns;
+
+        while (*pp != NULL && *pp != c) {
+            pp = &(*pp)->flush_next;
+        }
+        if (*pp == c) {
+            *pp = c->flush_next;
+        }
+        c->flush_queued = false;
+    }
+    if (c->server->pubsub == c) {
+        c->server->pubsub = NULL;
+    }
+    /* Off the worker's list, onto the dead list (freed at the flush point:
+     * callers up the stack may still look at it). */
+    if (c->pprev != NULL) {
+        c->pprev->pnext = c->pnext;
+    } else if (w->private_conns == c) {
+        w->private_conns = c->pnext;
+    }
+    if (c->pnext != NULL) {
+        c->pnext->pprev = c->pprev;
+    }
+    c->pprev = NULL;
+    c->pnext = w->dead_conns;
+    w->dead_conns = c;
+}
+
+void
+backend_collect(struct worker *w)
+{
+    struct backend_conn *c = w->dead_conns, *next;
+
+    w->dead_conns = NULL;
+    for (; c != NULL; c = next) {
+        next = c->pnext;
+        c->server->nprivate--;
+        mbuf_unref(c->rbuf);
+        free(c);
+    }
+}
+
+struct backend_conn *
+backend_pubsub_conn(struct worker *w, struct backend_server *s)
+{
+    if (s->pubsub == NULL) {
+        s->pubsub = backend_private_new(w, s, 0, BACKEND_PUBSUB);
+        if (s->pubsub == NULL) {
+            return NULL;
+        }
+        s->pubsub->in_use = true;
+        backend_connect(w, s->pubsub);
+    }
+    return s->pubsub;
+}
+
 void
 backend_sweep(struct worker *w, int64_t now)
 {
+    for (struct backend_conn *c = w->private_conns, *next; c != NULL; c = next) {
+        next = c->pnext;
+        backend_conn_sweep(w, c, now);
+    }
     for (struct backend_server *s = w->servers; s != NULL; s = s->next) {
         for (int i = 0; i < s->ndb * s->parallel; i++) {
             if (s->conns[i] != NULL) {
@@ -711,5 +955,9 @@ backend_sweep(struct worker *w, int64_t now)
 void
 backend_close_all(struct worker *w)
 {
+    while (w->private_conns != NULL) {
+        backend_conn_close(w, w->private_conns, "worker exit");
+    }
+    backend_collect(w);
     backend_servers_collect(w, true);
 }

@@ -63,6 +63,8 @@ command_dispatch_text(const struct command *cmd)
         [MERGE_ANY_OK] = "sent to every group; OK when any group did it",
         [MERGE_RANDOM] = "sent to every group; a random group's answer",
         [MERGE_SCAN]   = "one group per call; the cursor carries the group",
+        [MERGE_MAX]    = "sent to every group; the largest answer",
+        [MERGE_NUMSUB] = "sent to every group; the counts are added up channel by channel",
     };
 
     if (cmd->flags & CMD_CONTAINER) {
@@ -80,7 +82,28 @@ command_dispatch_text(const struct command *cmd)
     case DISPATCH_FANOUT:
         return merges[cmd->merge];
     case DISPATCH_PINNED:
-        return "not supported yet: needs a pinned connection";
+        switch (cmd->id) {
+        case COMMAND_PUBLISH:
+        case COMMAND_SPUBLISH:
+            return "forwarded to the group of its channel";
+        case COMMAND_SUBSCRIBE:
+        case COMMAND_SSUBSCRIBE:
+        case COMMAND_PSUBSCRIBE:
+        case COMMAND_UNSUBSCRIBE:
+        case COMMAND_SUNSUBSCRIBE:
+        case COMMAND_PUNSUBSCRIBE:
+            return "subscriptions held by cordis: a channel on the group of its name, "
+                   "a pattern on every group";
+        case COMMAND_MULTI:
+        case COMMAND_EXEC:
+        case COMMAND_DISCARD:
+        case COMMAND_WATCH:
+        case COMMAND_UNWATCH:
+            return "a transaction: queued by cordis, run by EXEC on a private connection "
+                   "to the group of its keys";
+        default:
+            return "on a private connection to the group of its keys while it blocks";
+        }
     case DISPATCH_REFUSED:
         return "refused";
     }

@@ -15,6 +15,8 @@
 #include "local.h"
 #include "mbuf.h"
 #include "multikey.h"
+#include "pinned.h"
+#include "pubsub.h"
 #include "request.h"
 #include "router.h"
 #include "scripts.h"
@@ -259,11 +261,17 @@ dispatch_request(struct worker *w, struct session *s, struct req *req, int argc,
         req_set_error(req, "NOAUTH Authentication required.");
         goto finish;
     }
+    if (s->pin != NULL && s->pin->multi && !pinned_runs_in_multi(cmd)) {
+        pinned_queue(w, s, req, argc, argv);   /* +QUEUED, sent with EXEC */
+        return;
+    }
+    if (s->ps != NULL && pubsub_subscribed(s) && !pubsub_allowed(w, s, req, argc, argv)) {
+        goto finish;
+    }
 
     /* Forwarded commands go to the backends as they came: inline ones are
      * re-encoded (backends get RESP only). */
-    if (cmd->dispatch != DISPATCH_LOCAL && cmd->dispatch != DISPATCH_REFUSED
-        && cmd->dispatch != DISPATCH_PINNED) {
+    if (cmd->dispatch != DISPATCH_LOCAL && cmd->dispatch != DISPATCH_REFUSED) {
         if (in == NULL) {
             if (req_encode(req, argc, argv) != CORDIS_OK) {
                 req_set_error(req, "ERR out of memory");
@@ -290,9 +298,8 @@ dispatch_request(struct worker *w, struct session *s, struct req *req, int argc,
         if ((cmd->id == COMMAND_XREAD || cmd->id == COMMAND_XREADGROUP)
             && dispatch_has_block_option(argc, argv)) {
             /* It would hold the backend connection every client shares. */
-            req_set_error(req, "ERR command '%s' with BLOCK is not supported by cordis",
-                          command_upper_name(cmd));
-            goto finish;
+            pinned_block(w, s, req, argc, argv);
+            return;
         }
         dispatch_forward(w, s, req, argc, argv);
         return;
@@ -318,9 +325,8 @@ dispatch_request(struct worker *w, struct session *s, struct req *req, int argc,
         goto finish;
 
     case DISPATCH_PINNED:
-        req_set_error(req, "ERR command '%s' is not supported by cordis",
-                      command_display_name(cmd));
-        goto finish;
+        pinned_dispatch(w, s, req, argc, argv);
+        return;
 
     case DISPATCH_REFUSED:
         req_set_error(req, "ERR command '%s' is not supported by cordis: %s",
@@ -329,6 +335,9 @@ dispatch_request(struct worker *w, struct session *s, struct req *req, int argc,
     }
 
 finish:
+    if (req->failed && s->pin != NULL) {
+        pinned_flag_error(s);   /* unknown or malformed inside MULTI: EXEC aborts */
+    }
     req_finish(w, req);
 }
 

@@ -365,7 +365,7 @@ fanout_merge_same(struct req *parent)
 }
 
 static void
-fanout_merge_sum(struct req *parent, bool min)
+fanout_merge_sum(struct req *parent, enum command_merge rule)
 {
     int64_t v = parent->children[0]->reply_int;
     struct reply r;
@@ -376,7 +376,7 @@ fanout_merge_sum(struct req *parent, bool min)
     for (int j = 1; j < parent->nchildren; j++) {
         int64_t x = parent->children[j]->reply_int;
 
-        v = min ? CORDIS_MIN(v, x) : v + x;
+        v = rule == MERGE_MIN ? CORDIS_MIN(v, x) : rule == MERGE_MAX ? CORDIS_MAX(v, x) : v + x;
     }
     reply_init(&r);
     reply_int(&r, v);
@@ -404,6 +404,67 @@ fanout_merge_concat(struct req *parent)
         reply_raw(&r, c->reply + at, c->reply_len - at);
     }
     req_take_reply(parent, &r);
+}
+
+/*
+ * PUBSUB NUMSUB / SHARDNUMSUB: [name, count, ...] in the order asked, from
+ * every group; the counts are added up (a channel's subscribers are on its
+ * own group, a keyevent channel's on each).
+ */
+static void
+fanout_merge_numsub(struct req *parent)
+{
+    int64_t n = parent->children[0]->reply_int;
+    size_t at[CORDIS_MAX_GROUPS];
+    struct resp_reply_parser p;
+    struct reply r;
+
+    if (!fanout_all_of_type(parent, '*')) {
+        return;
+    }
+    for (int j = 0; j < parent->nchildren; j++) {
+        if (parent->children[j]->reply_int != n || n % 2 != 0) {
+            req_set_error(parent, "ERR unexpected reply from group %u to %s",
+                          parent->children[j]->group, command_display_name(parent->cmd));
+            return;
+        }
+        at[j] = resp_array_header_len(parent->children[j]->reply, parent->children[j]->reply_len);
+    }
+    reply_init(&r);
+    reply_array(&r, n);
+    for (int64_t i = 0; i < n; i += 2) {
+        int64_t sum = 0;
+
+        for (int j = 0; j < parent->nchildren; j++) {
+            const struct req *c = parent->children[j];
+            const char *name = c->reply + at[j];
+            size_t name_len;
+
+            resp_reply_parser_init(&p, INT64_MAX);
+            if (resp_parse_reply(&p, name, c->reply_len - at[j]) != RESP_OK || p.type != '$') {
+                goto bad;
+            }
+            name_len = p.len;
+            resp_reply_parser_init(&p, INT64_MAX);
+            if (resp_parse_reply(&p, name + name_len, c->reply_len - at[j] - name_len) != RESP_OK
+                || p.type != ':') {
+                goto bad;
+            }
+            if (j == 0) {
+                reply_raw(&r, name, name_len);
+            }
+            sum += p.integer;
+            at[j] += name_len + p.len;
+        }
+        reply_int(&r, sum);
+    }
+    req_take_reply(parent, &r);
+    return;
+
+bad:
+    reply_free(&r);
+    req_set_error(parent, "ERR unexpected reply from a group to %s",
+                  command_display_name(parent->cmd));
 }
 
 /* SCRIPT EXISTS: arrays of :0/:1, one per sha, and-ed across groups. */
@@ -540,8 +601,14 @@ fanout_merge(struct req *parent)
         return;
     case MERGE_SUM:
     case MERGE_MIN:
+    case MERGE_MAX:
         if (fanout_all_succeeded(parent)) {
-            fanout_merge_sum(parent, parent->cmd->merge == MERGE_MIN);
+            fanout_merge_sum(parent, (enum command_merge)parent->cmd->merge);
+        }
+        return;
+    case MERGE_NUMSUB:
+        if (fanout_all_succeeded(parent)) {
+            fanout_merge_numsub(parent);
         }
         return;
     case MERGE_CONCAT:

@@ -13,6 +13,7 @@
 #include "conf.h"
 #include "info.h"
 #include "local.h"
+#include "pinned.h"
 #include "reply.h"
 #include "resp.h"
 #include "request.h"
@@ -500,6 +501,7 @@ local_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
     case COMMAND_HELLO:
         return local_hello(w, s, req, argc, argv);
     case COMMAND_RESET:
+        pinned_reset(w, s);   /* out of MULTI, WATCHes and subscriptions dropped */
         s->db = 0;
         s->reply_mode = SESSION_REPLY_ON;
         req->silent = 0;   /* RESET answers, even after CLIENT REPLY OFF */

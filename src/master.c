@@ -380,6 +380,7 @@ master_spawn(struct master *m, int row)
     stats->generation = w->generation;
     stats->started = (int64_t)time(NULL);
     stats->sessions_alive = 0;
+    memset(stats->pinned, 0, sizeof(stats->pinned));
     log_info("started worker %d (pid %d, generation %u)", w->index, (int)pid,
              w->generation);
 }
@@ -625,6 +626,7 @@ master_stats(struct master *m, struct stats_total *out)
         if (old != NULL) {
             stats_sum(m->old_shm, old);
             old->sessions_alive = 0;   /* its clients are its own */
+            memset(old->pinned, 0, sizeof(old->pinned));
             stats_add(out, old);
             free(old);
         }
@@ -645,6 +647,7 @@ master_fold_old_stats(struct master *m)
     }
     stats_sum(m->old_shm, old);
     old->sessions_alive = 0;
+    memset(old->pinned, 0, sizeof(old->pinned));
     stats_add(&m->shm->carried, old);
     free(old);
     shm_unmap_old(m->old_shm);
@@ -776,6 +779,7 @@ master_child_cb(struct ev_loop *loop, ev_child *child, int revents)
     __atomic_sub_fetch(&m->shm->header.clients,
                        (uint32_t)m->shm->rows[row].sessions_alive, __ATOMIC_ACQ_REL);
     m->shm->rows[row].sessions_alive = 0;
+    memset(m->shm->rows[row].pinned, 0, sizeof(m->shm->rows[row].pinned));
 
     if (m->state != MASTER_RUNNING) {
         w->in_use = false;

@@ -14,6 +14,7 @@
 #include "info.h"
 #include "mbuf.h"
 #include "multikey.h"
+#include "pinned.h"
 #include "reply.h"
 #include "request.h"
 #include "resp.h"
@@ -288,6 +289,8 @@ req_coalesce(struct req *parent)
     case DISPATCH_LOCAL:   /* INFO: cordis's sections and the groups' */
         info_merge(parent);
         break;
+    case DISPATCH_PINNED:  /* SUBSCRIBE: its reply was made when it was sent */
+        break;
     default:
         multikey_coalesce(parent);
         break;
@@ -306,6 +309,9 @@ req_finish(struct worker *w, struct req *req)
         }
         req_coalesce(parent);
         req = parent;
+    }
+    if (req->pinned) {
+        pinned_on_finish(w, req);   /* before the client may go on */
     }
     if (req->cmd != NULL && !req->failed && dispatch_on_reply(w, req) == CORDIS_EAGAIN) {
         return;   /* sent again; it finishes with its next reply */
@@ -330,6 +336,9 @@ req_finish(struct worker *w, struct req *req)
     }
     req->session->out_bytes += req->reply_len;
     req->session->ndone++;
+    if (req->session->pin_wait != NULL && req->session->nreqs - req->session->ndone == 1) {
+        pinned_resume(w, req->session);   /* its earlier requests are all answered */
+    }
     req->session->reply_avg = (uint32_t)CORDIS_MIN(
         ((uint64_t)req->session->reply_avg * 7 + req->reply_len) / 8, UINT32_MAX);
     session_schedule(req->session);

@@ -24,6 +24,8 @@
 #include "dispatch.h"
 #include "log.h"
 #include "mbuf.h"
+#include "pinned.h"
+#include "pubsub.h"
 #include "request.h"
 #include "session.h"
 #include "shm.h"
@@ -297,6 +299,9 @@ session_close(struct session *s, const char *why)
     }
     log_debug("session %llu from %s closed: %s", (unsigned long long)s->id, s->peer, why);
     s->closing = true;
+    if (s->pin != NULL || s->ps != NULL || s->pin_placed) {
+        pinned_close(w, s);   /* private connections back or closed, subscriptions dropped */
+    }
     ev_io_stop(w->loop, &s->rio);
     ev_io_stop(w->loop, &s->wio);
     s->reading = false;
@@ -364,6 +369,12 @@ session_push(struct session *s, struct req *req)
     s->nreqs++;
 }
 
+void
+session_push_reply(struct session *s, struct req *req)
+{
+    session_push(s, req);
+}
+
 /* Dispatches the request the parser just completed (it starts at buf). */
 static void
 session_dispatch(struct session *s, const char *buf)
@@ -418,7 +429,7 @@ session_process(struct session *s)
     const char *buf;
     int rc;
 
-    while (!s->closing && !s->quitting && !session_backpressured(s)) {
+    while (!s->closing && !s->quitting && !s->pin_hold && !session_backpressured(s)) {
         in = s->in;
         if (in == NULL || mbuf_unparsed(in) == 0) {
             break;
@@ -524,6 +535,9 @@ session_at_rest(struct session *s)
 
     if (s->closing || s->head != NULL || session_unparsed(s) != 0) {
         return false;
+    }
+    if (s->pin_placed || (s->pin != NULL && s->pin->multi)) {
+        return false;   /* handed over (or closed) only once unpinned */
     }
     if (s->worker->handoff) {
         return true;   /* unread bytes travel with the socket */

@@ -30,6 +30,9 @@ stats_add(struct stats_total *out, const struct stats_total *more)
     out->bytes_out += more->bytes_out;
     out->auth_failures += more->auth_failures;
     out->rejected += more->rejected;
+    for (int k = 0; k < 3; k++) {
+        out->pinned[k] += more->pinned[k];
+    }
     out->calls += more->calls;
     out->fails += more->fails;
     out->redis_errors += more->redis_errors;
@@ -54,6 +57,9 @@ stats_sum(const struct shm *shm, struct stats_total *out)
         out->bytes_out += row->bytes_out;
         out->auth_failures += row->auth_failures;
         out->rejected += row->rejected;
+        for (int k = 0; k < 3; k++) {
+            out->pinned[k] += row->pinned[k];
+        }
         for (int i = 0; i < COMMAND_COUNT; i++) {
             if (row->cmd[i].calls != 0) {
                 stats_cmd_add(&out->cmd[i], &row->cmd[i]);

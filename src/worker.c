@@ -20,7 +20,9 @@
 #include "ctl.h"
 #include "log.h"
 #include "mbuf.h"
+#include "pinned.h"
 #include "proctitle.h"
+#include "pubsub.h"
 #include "request.h"
 #include "session.h"
 #include "shm.h"
@@ -316,6 +318,7 @@ worker_prepare_cb(struct ev_loop *loop, ev_prepare *prepare, int revents)
         backend_flush(w);
     } while (w->flush_sessions != NULL || w->flush_conns != NULL);
     session_collect(w);
+    backend_collect(w);
     if (w->draining && w->nsessions == 0 && worker_last_messages(w)) {
         ev_break(loop, EVBREAK_ALL);
     }
@@ -334,6 +337,7 @@ worker_sweep_cb(struct ev_loop *loop, ev_timer *timer, int revents)
         worker_update(w);
     }
     backend_sweep(w, now);
+    pubsub_sweep(w, now);
     clients_sweep(w, now);
     if (++w->sweeps % WORKER_SESSION_SWEEPS == 0) {
         session_sweep(w, now);
@@ -354,6 +358,9 @@ worker_sweep_cb(struct ev_loop *loop, ev_timer *timer, int revents)
     }
     if (w->draining && now >= w->drain_deadline) {
         log_warn("drain deadline passed with %u clients; closing them", w->nsessions);
+        /* Blocked clients are told why before they are closed. */
+        pinned_drain_expired(w);
+        session_flush(w);
         ev_break(loop, EVBREAK_ALL);
     }
 }
