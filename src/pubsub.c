@@ -275,8 +275,9 @@ pubsub_join(struct worker *w, struct session *s, struct backend_server *server,
     return sub;
 }
 
-/* Removes one subscription; an entry nobody wants is unsubscribed by the
- * sweep (never here: a message being handed out may be walking it). */
+/* Removes one subscription. An entry nobody wants is unsubscribed at once
+ * (so PUBLISH counts as Redis would) but freed by the sweep: a message
+ * being handed out may be walking it. */
 static void
 pubsub_leave(struct worker *w, struct pubsub_sub *sub)
 {
@@ -291,6 +292,8 @@ pubsub_leave(struct worker *w, struct pubsub_sub *sub)
         sub->next->prev = sub->prev;
     }
     if (--e->nsubs == 0) {
+        pubsub_send_internal(w, e, pubsub_words[e->kind].unsubscribe);
+        e->confirmed = false;   /* a new subscriber subscribes it again */
         pubsub_list(w, e);
     }
     free(sub);
@@ -846,7 +849,7 @@ pubsub_sweep(struct worker *w, int64_t now)
 {
     struct pubsub_entry *e = w->pubsub_list, *next;
 
-    /* Entries nobody wants any more: unsubscribed and freed. */
+    /* Entries nobody wants any more (unsubscribed already): freed. */
     w->pubsub_list = NULL;
     for (; e != NULL; e = next) {
         next = e->list_next;
@@ -854,7 +857,6 @@ pubsub_sweep(struct worker *w, int64_t now)
         if (e->nsubs > 0) {
             continue;
         }
-        pubsub_send_internal(w, e, pubsub_words[e->kind].unsubscribe);
         tdelete(e, &e->server->subs, pubsub_entry_cmp);
         free(e);
     }
