@@ -97,6 +97,7 @@ struct backend_server {
     unsigned              nprivate;     /* private and pub/sub connections open on it */
     struct backend_conn  *pubsub;       /* the worker's subscriptions here; NULL = none yet */
     void                 *subs;         /* pubsub.c's subscriptions on this server (tsearch root) */
+    int64_t               pubsub_lost;  /* usec its pub/sub connection failed; 0 = fine */
 };
 
 /* Finds or creates the server for addr in the worker. NULL on bad address. */

@@ -69,8 +69,9 @@ bool pubsub_on_push(struct worker *w, struct backend_conn *c, const char *reply,
 void pubsub_reset(struct worker *w, struct session *s);
 /* The client is gone. */
 void pubsub_close(struct worker *w, struct session *s);
-/* Periodic: reconnects and resubscribes, drops channels nobody wants,
- * enforces the output limits. */
+/* Periodic: reconnects and resubscribes, frees channels nobody wants. */
 void pubsub_sweep(struct worker *w, int64_t now);
+/* Worker exit, once every client is closed: frees what is left. */
+void pubsub_cleanup(struct worker *w);
 
 #endif /* CORDIS_PUBSUB_H */

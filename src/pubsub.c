@@ -418,6 +418,10 @@ pubsub_subscribe(struct worker *w, struct session *s, struct req *req, int argc,
         if (n == NULL) {
             home = pubsub_home(w, kind, name, len, &unserved);
             n = calloc(1, sizeof(*n) + len);
+            if (n != NULL) {
+                n->len = len;
+                memcpy(n->name, name, len);
+            }
             if (n == NULL || unserved || tsearch(n, &c->names[kind], pubsub_name_cmp) == NULL) {
                 free(n);
                 reply_free(&r);
@@ -426,8 +430,6 @@ pubsub_subscribe(struct worker *w, struct session *s, struct req *req, int argc,
                               (int)CORDIS_MIN(len, (size_t)128), name);
                 break;
             }
-            n->len = len;
-            memcpy(n->name, name, len);
             c->count[kind]++;
             for (int g = 0; g < w->ngroups; g++) {
                 struct backend_server *server = home != NULL ? home : w->group_server[g];
@@ -800,9 +802,18 @@ pubsub_close(struct worker *w, struct session *s)
     s->ps = NULL;
 }
 
+void
+pubsub_cleanup(struct worker *w)
+{
+    pubsub_sweep(w, 0);   /* nobody is subscribed any more: every entry goes */
+    for (struct backend_server *s = w->servers; s != NULL; s = s->next) {
+        tdestroy(s->subs, free);
+        s->subs = NULL;
+    }
+}
+
 /* Resubscribing after a reconnect: every entry of the server again. */
 static struct worker *pubsub_walk_worker;
-static unsigned pubsub_walk_count;
 
 static void
 pubsub_walk_resubscribe(const void *node, VISIT which, int depth)
@@ -814,34 +825,43 @@ pubsub_walk_resubscribe(const void *node, VISIT which, int depth)
         e->confirmed = false;
         if (e->nsubs > 0) {
             pubsub_send_internal(pubsub_walk_worker, e, pubsub_words[e->kind].subscribe);
-            pubsub_walk_count++;
         }
     }
 }
 
-/* A pub/sub connection that failed: connect again when due, subscribe all. */
+/*
+ * A pub/sub connection that failed: connect again when due and subscribe
+ * everything on the new connection (queued while it connects). The gap is
+ * logged when it is lost and when it is back.
+ */
 static void
 pubsub_reconnect(struct worker *w, struct backend_server *server, int64_t now)
 {
     struct backend_conn *c = server->pubsub;
 
-    int64_t down_since;
-
-    if (c == NULL || c->state != BACKEND_DOWN || now < c->retry_at) {
+    if (c == NULL) {
         return;
     }
-    down_since = c->state_since;
+    if (c->state == BACKEND_UP && server->pubsub_lost != 0) {
+        log_warn("pub/sub connection to %s back after %lld ms: messages published in "
+                 "between were not delivered", server->addr,
+                 (long long)((now - server->pubsub_lost) / 1000));
+        server->pubsub_lost = 0;
+    }
+    if (c->state != BACKEND_DOWN || now < c->retry_at) {
+        return;
+    }
+    if (server->pubsub_lost == 0) {
+        server->pubsub_lost = c->state_since;
+        log_warn("pub/sub connection to %s lost (%s): subscribing again as soon as it "
+                 "is back", server->addr, c->last_error);
+    }
     backend_conn_connect(w, c);
     if (c->state == BACKEND_DOWN) {
         return;
     }
     pubsub_walk_worker = w;
-    pubsub_walk_count = 0;
     twalk(server->subs, pubsub_walk_resubscribe);
-    log_warn("pub/sub connection to %s restored after %lld ms (%s); %u subscriptions made "
-             "again: messages published in between were not delivered",
-             server->addr, (long long)((now - down_since) / 1000), c->last_error,
-             pubsub_walk_count);
 }
 
 void

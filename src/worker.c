@@ -372,6 +372,7 @@ worker_cleanup(struct worker *w)
         session_close(w->sessions, "worker exit");
     }
     session_collect(w);
+    pubsub_cleanup(w);
     backend_close_all(w);
     req_free_list_clear(w);
     free(w->argv);
