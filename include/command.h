@@ -52,6 +52,7 @@ enum command_merge {
     MERGE_SCAN,              /* one group per call, the group in the cursor */
     MERGE_MAX,               /* the largest integer */
     MERGE_NUMSUB,            /* [name, count, ...]: counts added up name by name */
+    MERGE_UNION,             /* arrays joined, each element once */
 };
 
 /* How the keys of a command are found beyond first/last/step. */

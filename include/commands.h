@@ -935,7 +935,7 @@ CMD_X(PUBSUB,                        "pubsub",                         -2, 0,  0
       "A container for Pub/Sub commands",
       "2.8.0", "pubsub", "Depends on subcommand.")
 CMD_X(PUBSUB_CHANNELS,               "pubsub|channels",                -2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
-      DISPATCH_FANOUT, MERGE_CONCAT, NULL,
+      DISPATCH_FANOUT, MERGE_UNION, NULL,
       "List active channels",
       "2.8.0", "pubsub", "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)")
 CMD_X(PUBSUB_HELP,                   "pubsub|help",                     2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
@@ -951,7 +951,7 @@ CMD_X(PUBSUB_NUMSUB,                 "pubsub|numsub",                  -2, 0,  0
       "Get the count of subscribers for channels",
       "2.8.0", "pubsub", "O(N) for the NUMSUB subcommand, where N is the number of requested channels")
 CMD_X(PUBSUB_SHARDCHANNELS,          "pubsub|shardchannels",           -2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
-      DISPATCH_FANOUT, MERGE_CONCAT, NULL,
+      DISPATCH_FANOUT, MERGE_UNION, NULL,
       "List active shard channels",
       "7.0.0", "pubsub", "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels).")
 CMD_X(PUBSUB_SHARDNUMSUB,            "pubsub|shardnumsub",             -2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,

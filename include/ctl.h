@@ -34,6 +34,7 @@ enum ctl_cmd {
 enum ctl_clients_op {
     CTL_CLIENTS_LIST = 0,
     CTL_CLIENTS_KILL,
+    CTL_CLIENTS_UNBLOCK,   /* CLIENT UNBLOCK: the ID filter, unblock_error */
 };
 
 /* What CLIENT KILL's filters select (bits of ctl_clients.filters). */
@@ -49,6 +50,7 @@ struct ctl_clients {
     char     type;          /* CTL_CLIENTS_ASK, _EXPECT or _ANSWER */
     uint8_t  op;            /* enum ctl_clients_op */
     uint8_t  kill_type;     /* TYPE filter: 0 normal, 1 pubsub, 2 master, 3 replica */
+    uint8_t  unblock_error; /* UNBLOCK: answer the blocked client an error, not a timeout */
     int16_t  origin;        /* stats row of the worker that asked */
     uint32_t query;         /* the asker's number for the query */
     int32_t  count;         /* EXPECT: answers to wait for; ANSWER: clients killed */

@@ -46,6 +46,7 @@ struct pinned {
     size_t                 queue_cap;
     int                    nqueued;
     int64_t                block_ms;   /* timeout of the blocking command on its way; -1 = none */
+    struct req            *req;        /* the request on its way on conn, or NULL */
     bool                   multi;      /* between MULTI and EXEC / DISCARD */
     bool                   aborted;    /* a command failed to queue: EXEC aborts */
     bool                   watching;   /* WATCH went out on conn */
@@ -92,6 +93,10 @@ bool pinned_admit(struct worker *w, struct session *s, struct req *req);
 void pinned_release_place(struct worker *w, struct session *s);
 /* Updates the stats gauges to what s is now. */
 void pinned_update_kinds(struct worker *w, struct session *s);
+
+/* CLIENT UNBLOCK: a blocked client is answered as at its timeout (or
+ * with -UNBLOCKED) and its connection closed. False when not blocked. */
+bool pinned_unblock(struct worker *w, struct session *s, bool error);
 
 /* RESET: out of MULTI, WATCHes dropped. */
 void pinned_reset(struct worker *w, struct session *s);

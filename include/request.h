@@ -82,6 +82,8 @@ struct req {
     unsigned             counted:1;   /* stats recorded */
     unsigned             pinned:1;    /* a private-connection request: pinned.c finishes it */
     unsigned             pubsub:1;    /* a (P|S)(UN)SUBSCRIBE: pubsub.c builds its reply */
+    unsigned             preset:1;    /* answered already (CLIENT UNBLOCK): its connection
+                                         closing does not change the reply */
 };
 
 

@@ -360,10 +360,12 @@ backend_fail(struct worker *w, struct backend_conn *c, const char *fmt, ...)
             req_free(w, req);
             continue;
         }
-        req_set_error(req, "ERR backend %s unavailable: %s", c->server->addr,
-                      c->last_error);
-        if (c->server->stats != NULL) {
-            c->server->stats->errors++;
+        if (!req->preset) {
+            req_set_error(req, "ERR backend %s unavailable: %s", c->server->addr,
+                          c->last_error);
+            if (c->server->stats != NULL) {
+                c->server->stats->errors++;
+            }
         }
         req_finish(w, req);
     }

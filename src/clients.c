@@ -17,6 +17,7 @@
 #include "ctl.h"
 #include "log.h"
 #include "mbuf.h"
+#include "pinned.h"
 #include "reply.h"
 #include "request.h"
 #include "session.h"
@@ -163,6 +164,25 @@ clients_kill_here(struct worker *w, const struct ctl_clients *k, struct req *ask
     return killed;
 }
 
+/* Unblocks this worker's client with the ID, when it is blocked. */
+static int64_t
+clients_unblock_here(struct worker *w, const struct ctl_clients *k)
+{
+    for (struct session *s = w->sessions; s != NULL; s = s->next) {
+        if (!s->closing && s->id == k->id) {
+            return pinned_unblock(w, s, k->unblock_error) ? 1 : 0;
+        }
+    }
+    return 0;
+}
+
+/* The name of a query's operation, for log lines. */
+static const char *
+clients_op_name(int op)
+{
+    return op == CTL_CLIENTS_KILL ? "KILL" : op == CTL_CLIENTS_UNBLOCK ? "UNBLOCK" : "LIST";
+}
+
 /* --- queries across workers --------------------------------------------------- */
 
 static void
@@ -214,7 +234,9 @@ clients_query_done(struct worker *w, struct clients_query *q)
         *pp = q->next;
     }
     reply_init(&r);
-    if (q->op == CTL_CLIENTS_KILL) {
+    if (q->op == CTL_CLIENTS_UNBLOCK) {
+        reply_int(&r, q->killed > 0);
+    } else if (q->op == CTL_CLIENTS_KILL) {
         if (!q->old_kill) {
             reply_int(&r, q->killed);
         } else if (q->killed > 0) {
@@ -271,6 +293,8 @@ clients_query_start(struct worker *w, struct session *s, struct req *req,
     q->deadline = worker_now(w) + CLIENTS_DEADLINE_USEC;
     if (q->op == CTL_CLIENTS_KILL) {
         q->killed = clients_kill_here(w, ask, req);
+    } else if (q->op == CTL_CLIENTS_UNBLOCK) {
+        q->killed = clients_unblock_here(w, ask);
     } else {
         for (struct session *o = w->sessions; o != NULL; o = o->next) {
             if (!o->closing) {
@@ -287,7 +311,7 @@ clients_query_start(struct worker *w, struct session *s, struct req *req,
     if (ctl_send_msg(w->params->ctl_fd, ask, sizeof(*ask), -1) != CORDIS_OK) {
         /* No master to ask: this worker's part is all there is. */
         log_warn("CLIENT %s could not ask the other workers (%s); answering with this worker's clients",
-                 q->op == CTL_CLIENTS_KILL ? "KILL" : "LIST", strerror(errno));
+                 clients_op_name(q->op), strerror(errno));
         clients_query_done(w, q);
         return CORDIS_OK;
     }
@@ -306,6 +330,8 @@ clients_answer(struct worker *w, const struct ctl_clients *ask)
     answer.count = 0;
     if (ask->op == CTL_CLIENTS_KILL) {
         answer.count = (int32_t)clients_kill_here(w, ask, NULL);
+    } else if (ask->op == CTL_CLIENTS_UNBLOCK) {
+        answer.count = (int32_t)clients_unblock_here(w, ask);
     } else {
         reply_init(&text);
         for (struct session *s = w->sessions; s != NULL; s = s->next) {
@@ -324,7 +350,7 @@ clients_answer(struct worker *w, const struct ctl_clients *ask)
     }
     if (ctl_send_msg(w->params->ctl_fd, &answer, sizeof(answer), fd) != CORDIS_OK) {
         log_warn("could not answer another worker's CLIENT %s (%s)",
-                 ask->op == CTL_CLIENTS_KILL ? "KILL" : "LIST", strerror(errno));
+                 clients_op_name(ask->op), strerror(errno));
     }
     if (fd >= 0) {
         close(fd);
@@ -391,7 +417,7 @@ clients_sweep(struct worker *w, int64_t now)
         next = q->next;
         if (now >= q->deadline) {
             log_warn("CLIENT %s: %d of %d workers answered within %d ms; answering with theirs",
-                     q->op == CTL_CLIENTS_KILL ? "KILL" : "LIST", q->answered,
+                     clients_op_name(q->op), q->answered,
                      q->expected, CLIENTS_DEADLINE_USEC / 1000);
             clients_query_done(w, q);
         }
@@ -591,6 +617,31 @@ clients_kill(struct worker *w, struct session *s, struct req *req, int argc,
     return clients_query_start(w, s, req, q, &ask);
 }
 
+/* CLIENT UNBLOCK id [TIMEOUT|ERROR]: in whichever worker holds the client. */
+static int
+clients_unblock(struct worker *w, struct session *s, struct req *req, int64_t id, bool error)
+{
+    struct clients_query *q;
+    struct ctl_clients ask;
+
+    memset(&ask, 0, sizeof(ask));
+    ask.filters = CTL_KILL_ID;
+    ask.id = (uint64_t)id;
+    ask.unblock_error = error;
+    if (id <= 0) {
+        clients_reply_int(req, 0);
+        return CORDIS_OK;
+    }
+    if ((q = calloc(1, sizeof(*q))) == NULL) {
+        req_set_error(req, "ERR out of memory");
+        return CORDIS_OK;
+    }
+    reply_init(&q->text);
+    q->op = CTL_CLIENTS_UNBLOCK;
+    q->list_type = -1;
+    return clients_query_start(w, s, req, q, &ask);
+}
+
 static void
 clients_reply_mode(struct session *s, struct req *req, const struct cstr *mode)
 {
@@ -711,7 +762,7 @@ clients_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
         } else if (argc > 4) {
             req_set_error(req, "ERR syntax error");
         } else {
-            clients_reply_int(req, 0);   /* no client of cordis is blocked */
+            return clients_unblock(w, s, req, id, argc == 4 && clients_eq(&argv[3], "error"));
         }
         return CORDIS_OK;
     }

@@ -65,6 +65,7 @@ command_dispatch_text(const struct command *cmd)
         [MERGE_SCAN]   = "one group per call; the cursor carries the group",
         [MERGE_MAX]    = "sent to every group; the largest answer",
         [MERGE_NUMSUB] = "sent to every group; the counts are added up channel by channel",
+        [MERGE_UNION]  = "sent to every group; the answers are joined, each name once",
     };
 
     if (cmd->flags & CMD_CONTAINER) {

@@ -433,7 +433,9 @@ fanout_merge_numsub(struct req *parent)
     reply_init(&r);
     reply_array(&r, n);
     for (int64_t i = 0; i < n; i += 2) {
+        static const char keyevent[] = "__keyevent@";
         int64_t sum = 0;
+        bool everywhere = false;   /* cordis subscribes it on every group: count once */
 
         for (int j = 0; j < parent->nchildren; j++) {
             const struct req *c = parent->children[j];
@@ -452,8 +454,13 @@ fanout_merge_numsub(struct req *parent)
             }
             if (j == 0) {
                 reply_raw(&r, name, name_len);
+                const char *text = memchr(name, '\n', name_len);   /* after "$<len>\r\n" */
+
+                everywhere = text != NULL
+                             && (size_t)(name + name_len - text) > sizeof(keyevent)
+                             && memcmp(text + 1, keyevent, sizeof(keyevent) - 1) == 0;
             }
-            sum += p.integer;
+            sum = everywhere ? CORDIS_MAX(sum, p.integer) : sum + p.integer;
             at[j] += name_len + p.len;
         }
         reply_int(&r, sum);
@@ -465,6 +472,62 @@ bad:
     reply_free(&r);
     req_set_error(parent, "ERR unexpected reply from a group to %s",
                   command_display_name(parent->cmd));
+}
+
+/* PUBSUB CHANNELS: the groups' lists joined, each name once (a keyevent
+ * channel is subscribed on every group). */
+static void
+fanout_merge_union(struct req *parent)
+{
+    struct resp_reply_parser p;
+    struct reply body, r;
+    const char **seen = NULL;
+    size_t *seen_len = NULL;
+    int64_t total = 0, n = 0;
+
+    if (!fanout_all_of_type(parent, '*')) {
+        return;
+    }
+    for (int j = 0; j < parent->nchildren; j++) {
+        total += parent->children[j]->reply_int;
+    }
+    if (total > 0 && ((seen = malloc(sizeof(*seen) * (size_t)total)) == NULL
+                      || (seen_len = malloc(sizeof(*seen_len) * (size_t)total)) == NULL)) {
+        free(seen);
+        req_set_error(parent, "ERR out of memory");
+        return;
+    }
+    reply_init(&body);
+    for (int j = 0; j < parent->nchildren; j++) {
+        const struct req *c = parent->children[j];
+        size_t at = resp_array_header_len(c->reply, c->reply_len);
+
+        for (int64_t i = 0; i < c->reply_int; i++) {
+            bool dup = false;
+
+            resp_reply_parser_init(&p, INT64_MAX);
+            if (resp_parse_reply(&p, c->reply + at, c->reply_len - at) != RESP_OK) {
+                break;
+            }
+            for (int64_t k = 0; k < n && !dup; k++) {
+                dup = seen_len[k] == p.len && memcmp(seen[k], c->reply + at, p.len) == 0;
+            }
+            if (!dup) {
+                seen[n] = c->reply + at;
+                seen_len[n++] = p.len;
+                reply_raw(&body, c->reply + at, p.len);
+            }
+            at += p.len;
+        }
+    }
+    reply_init(&r);
+    reply_array(&r, n);
+    reply_raw(&r, body.buf != NULL ? body.buf : "", body.len);
+    r.failed = r.failed || body.failed;
+    reply_free(&body);
+    free(seen);
+    free(seen_len);
+    req_take_reply(parent, &r);
 }
 
 /* SCRIPT EXISTS: arrays of :0/:1, one per sha, and-ed across groups. */
@@ -609,6 +672,11 @@ fanout_merge(struct req *parent)
     case MERGE_NUMSUB:
         if (fanout_all_succeeded(parent)) {
             fanout_merge_numsub(parent);
+        }
+        return;
+    case MERGE_UNION:
+        if (fanout_all_succeeded(parent)) {
+            fanout_merge_union(parent);
         }
         return;
     case MERGE_CONCAT:

@@ -164,6 +164,7 @@ static void
 pinned_send(struct worker *w, struct session *s, struct req *req)
 {
     req->pinned = 1;
+    s->pin->req = req;
     s->pin_hold = true;
     if (s->nreqs - s->ndone > 1) {
         s->pin_wait = req;
@@ -193,6 +194,7 @@ pinned_on_finish(struct worker *w, struct req *req)
     if (s == NULL || (p = s->pin) == NULL) {
         return;   /* the client left; pinned_close tidied up */
     }
+    p->req = NULL;
     s->pin_hold = false;
     switch (req->cmd->id) {
     case COMMAND_WATCH:
@@ -659,6 +661,33 @@ pinned_close(struct worker *w, struct session *s)
         s->pin_placed = false;
     }
     pinned_update_kinds(w, s);
+}
+
+bool
+pinned_unblock(struct worker *w, struct session *s, bool error)
+{
+    static const char unblocked[] = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
+    static const char null_array[] = "*-1\r\n";
+    static const char zero[] = ":0\r\n";
+    struct pinned *p = s->pin;
+    struct req *req;
+
+    if (p == NULL || !p->blocking || p->conn == NULL || (req = p->req) == NULL
+        || s->pin_wait == req) {
+        return false;
+    }
+    if (error) {
+        req_set_error(req, "%s", unblocked);
+    } else if (req->cmd->id == COMMAND_WAIT) {
+        req_set_static_reply(req, zero, sizeof(zero) - 1);   /* replicas that acked */
+    } else {
+        req_set_static_reply(req, null_array, sizeof(null_array) - 1);
+    }
+    req->preset = 1;
+    /* Closing the connection ends the command in Redis too; the request
+     * finishes with the reply set above. */
+    backend_conn_close(w, p->conn, "unblocked by CLIENT UNBLOCK");
+    return true;
 }
 
 void
