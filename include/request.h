@@ -39,6 +39,16 @@ struct req {
     int64_t              deadline;    /* private connection: reply due by (usec); 0 = the
                                          usual recv_timeout, -1 = none (BLPOP q 0) */
     unsigned             skip;        /* replies to let pass before its own (MULTI..EXEC) */
+    uint64_t             seq;         /* worker's send counter when sent (route barrier) */
+
+    /* a request for a slot with a state (migrate.c) */
+    struct req          *waiter;      /* a migration step: the request it is for */
+    const char          *mkey;        /* the key to take care of (in the request's bytes) */
+    uint32_t             mkey_len;
+    uint16_t             mslot;
+    int16_t              mdb;
+    int64_t              parked_at;   /* waiting for a lock or a retry since (usec) */
+    uint8_t              mtries;      /* semi-async "being moved" answers so far */
 
     /* what goes to the backend */
     struct mbuf         *in;          /* buffer the request bytes live in (referenced) */
@@ -82,6 +92,7 @@ struct req {
     unsigned             counted:1;   /* stats recorded */
     unsigned             pinned:1;    /* a private-connection request: pinned.c finishes it */
     unsigned             pubsub:1;    /* a (P|S)(UN)SUBSCRIBE: pubsub.c builds its reply */
+    unsigned             migrate:1;   /* a migration step: migrate.c reads its reply */
     unsigned             preset:1;    /* answered already (CLIENT UNBLOCK): its connection
                                          closing does not change the reply */
 };

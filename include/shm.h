@@ -26,7 +26,7 @@
 #include "stats.h"
 
 #define SHM_MAGIC    0x53445243u   /* "CRDS" */
-#define SHM_VERSION  3u
+#define SHM_VERSION  4u
 /* Largest config file text that can be handed to workers. */
 #define SHM_CONF_MAX (1024 * 1024)
 /* Stats rows: twice the workers, so a retiring generation keeps its rows
@@ -44,6 +44,7 @@ struct shm_slot {
     uint16_t group;          /* owning group id; 0 = not served */
     uint16_t migrate_from;   /* group the slot is moving from; 0 = none */
     uint8_t  locked;         /* requests wait (Codis's slot lock) */
+    uint8_t  method;         /* enum migrate_method: how migrate_from is handled */
 };
 
 struct shm_route {

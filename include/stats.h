@@ -57,6 +57,7 @@ struct stats_row {
     uint64_t auth_failures;     /* failed AUTH attempts */
     uint64_t rejected;          /* connections refused (max_clients) */
     uint64_t pinned[3];         /* clients pinned now, by enum pinned_kind (gauges) */
+    uint64_t route_ack;         /* route generation whose earlier requests are all answered */
     struct stats_cmd cmd[COMMAND_COUNT];
     struct stats_backend backends[STATS_MAX_BACKENDS];
 } __attribute__((aligned(64)));

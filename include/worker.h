@@ -51,6 +51,13 @@ struct worker {
     uint64_t               route_gen;    /* generation of route */
     struct shm_route      *route;        /* local copy of the route table */
     struct backend_server *slot_server[CORDIS_SLOTS]; /* primary per slot; NULL = not served */
+    uint8_t                slot_state[CORDIS_SLOTS];  /* enum migrate_slot_state bits; 0 = plain */
+    struct backend_server *slot_from[CORDIS_SLOTS];   /* migrate_from's primary, or NULL */
+    struct req            *parked, *parked_tail;      /* waiting for a locked slot (migrate.c) */
+    struct req            *retrying, *retrying_tail;  /* semi-async steps to send again */
+    uint64_t               send_seq;     /* requests sent to backends so far */
+    uint64_t               barrier_seq;  /* requests up to this one must be answered ... */
+    uint64_t               barrier_gen;  /* ... to acknowledge this route generation; 0 = none */
     int                    ngroups;      /* groups of the route table, by id: */
     uint16_t               group_ids[CORDIS_MAX_GROUPS];          /* ascending */
     struct backend_server *group_server[CORDIS_MAX_GROUPS];       /* their primaries */

@@ -23,6 +23,7 @@
 #include "listen.h"
 #include "log.h"
 #include "master.h"
+#include "migrate.h"
 #include "pinned.h"
 #include "reply.h"
 #include "shm.h"
@@ -57,14 +58,25 @@ struct admin {
     double             cpu;          /* fraction of one core over the last tick */
     uint64_t           rss;          /* resident bytes of all processes */
     int64_t            last_tick;    /* usec */
+    ev_timer           barrier;      /* polls the workers for suspended fillslots */
+    struct admin_request *waiting;   /* fillslots waiting for the route barrier */
 };
 
-/* Per-request state: the body of a PUT as it arrives. */
+/* Per-request state: the body of a PUT as it arrives; a fillslots waiting
+ * for the workers to acknowledge its route. */
 struct admin_request {
     char   *body;
     size_t  len;
     bool    too_big;
+    struct MHD_Connection *conn;
+    uint64_t route_gen;              /* acknowledged by every worker, then answered */
+    int64_t  deadline;               /* usec: answered with an error after it */
+    int      outcome;                /* 0 waiting, 1 acknowledged, -1 timed out */
+    struct admin_request *next;      /* admin's waiting list */
 };
+
+/* How often a waiting fillslots looks at the workers' acknowledgements. */
+#define ADMIN_BARRIER_SEC 0.002
 
 /* --- process figures ------------------------------------------------------ */
 
@@ -606,6 +618,8 @@ admin_fill_one(struct shm_route *route, json_t *item, char *err, size_t errlen)
     json_t *id = json_object_get(item, "id"), *group = json_object_get(item, "group");
     json_t *addr = json_object_get(item, "backend_addr");
     json_t *from = json_object_get(item, "migrate_from");
+    json_t *from_group = json_object_get(item, "migrate_from_group");
+    json_t *method = json_object_get(item, "forward_method");
     json_t *locked = json_object_get(item, "locked");
     struct shm_slot *slot;
     int gid = 0, fid = 0;
@@ -643,36 +657,120 @@ admin_fill_one(struct shm_route *route, json_t *item, char *err, size_t errlen)
         snprintf(err, errlen, "needs \"group\" or \"backend_addr\"");
         return CORDIS_ERROR;
     }
-    if (from != NULL && !json_is_null(from)) {
+    if (from_group != NULL && !json_is_null(from_group)) {
+        if (!json_is_integer(from_group) || json_integer_value(from_group) < 0
+            || json_integer_value(from_group) > 65535) {
+            snprintf(err, errlen, "migrate_from_group: expected a group id");
+            return CORDIS_ERROR;
+        }
+        fid = (int)json_integer_value(from_group);
+        if (fid != 0 && shm_route_group(route, fid) == NULL) {
+            snprintf(err, errlen, "migrate_from_group: no group with id %d", fid);
+            return CORDIS_ERROR;
+        }
+    } else if (from != NULL && !json_is_null(from)) {
         if (!json_is_string(from)) {
             snprintf(err, errlen, "migrate_from: expected a string");
             return CORDIS_ERROR;
         }
-        /* Routing does not follow a migration yet: reading only the new
-         * group would lose keys still on the old one. Refuse it. */
         if (json_string_value(from)[0] != '\0') {
-            snprintf(err, errlen, "migrate_from: slot migration is not supported by cordis");
-            return CORDIS_ERROR;
+            fid = admin_group_for_addr(route, json_string_value(from), err, errlen);
+            if (fid < 0) {
+                return CORDIS_ERROR;
+            }
         }
+    }
+    if (method != NULL && (!json_is_integer(method) || json_integer_value(method) < 0
+                           || json_integer_value(method) > MIGRATE_METHOD_SEMI_ASYNC)) {
+        snprintf(err, errlen, "forward_method: expected 0 (sync) or 1 (semi-async)");
+        return CORDIS_ERROR;
     }
     if (locked != NULL && !json_is_boolean(locked)) {
         snprintf(err, errlen, "locked: expected true or false");
         return CORDIS_ERROR;
     }
-    if (locked != NULL && json_is_true(locked)) {
-        snprintf(err, errlen, "locked: slot locks are not supported by cordis");
-        return CORDIS_ERROR;
-    }
     slot = &route->slots[json_integer_value(id)];
     slot->group = (uint16_t)gid;
-    slot->migrate_from = (uint16_t)fid;
+    slot->migrate_from = (uint16_t)(fid != gid ? fid : 0);
+    slot->method = (uint8_t)(method != NULL ? json_integer_value(method) : MIGRATE_METHOD_SYNC);
     slot->locked = locked != NULL && json_is_true(locked);
     return CORDIS_OK;
 }
 
+static void admin_run(struct admin *a);
+
+/* True when every running worker answered the requests it had sent
+ * before it applied route generation gen. */
+static bool
+admin_route_acked(const struct master *m, uint64_t gen)
+{
+    for (int row = 0; row < SHM_ROWS; row++) {
+        if (m->rows[row].in_use && m->rows[row].pid != 0
+            && __atomic_load_n(&m->shm->rows[row].route_ack, __ATOMIC_ACQUIRE) < gen) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+admin_barrier_cb(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+    struct admin *a = (struct admin *)((char *)timer - offsetof(struct admin, barrier));
+    struct admin_request **pp = &a->waiting, *r;
+    int64_t now = util_now_usec();
+
+    while ((r = *pp) != NULL) {
+        if (admin_route_acked(a->m, r->route_gen) || now > r->deadline) {
+            r->outcome = admin_route_acked(a->m, r->route_gen) ? 1 : -1;
+            *pp = r->next;
+            MHD_resume_connection(r->conn);
+            continue;
+        }
+        pp = &r->next;
+    }
+    if (a->waiting == NULL) {
+        ev_timer_stop(loop, timer);
+    }
+    admin_run(a);
+}
+
+/*
+ * A route change answers once every worker has the replies of what it
+ * sent before (Codis's dashboard relies on it during a migration): at once
+ * when they already do, else the connection is suspended until they have,
+ * bounded by backend.recv_timeout.
+ */
+static enum MHD_Result
+admin_after_route(struct admin *a, struct MHD_Connection *conn, struct admin_request *req)
+{
+    uint64_t gen = shm_route_gen(a->m->shm);
+
+    if (req->outcome == 0 && !admin_route_acked(a->m, gen)) {
+        req->conn = conn;
+        req->route_gen = gen;
+        req->deadline = util_now_usec() + (a->m->conf->backend.recv_timeout + 1000) * 1000;
+        req->next = a->waiting;
+        a->waiting = req;
+        MHD_suspend_connection(conn);
+        if (!ev_is_active(&a->barrier)) {
+            ev_timer_again(a->m->loop, &a->barrier);
+        }
+        return MHD_YES;
+    }
+    if (req->outcome < 0) {
+        return admin_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                           "route generation %llu published, but the workers' requests sent "
+                           "before it were not all answered within backend.recv_timeout",
+                           (unsigned long long)req->route_gen);
+    }
+    return admin_json(conn, MHD_HTTP_OK, json_pack(
+        "{s:b, s:I}", "ok", 1, "route_generation", (json_int_t)gen));
+}
+
 static enum MHD_Result
 admin_put_fillslots(struct admin *a, struct MHD_Connection *conn,
-                    const struct admin_request *req)
+                    struct admin_request *req)
 {
     struct shm_route *route;
     json_error_t jerr;
@@ -708,8 +806,7 @@ admin_put_fillslots(struct admin *a, struct MHD_Connection *conn,
              json_array_size(list), (unsigned long long)shm_route_gen(a->m->shm));
     json_decref(list);
     free(route);
-    return admin_json(conn, MHD_HTTP_OK, json_pack(
-        "{s:b, s:I}", "ok", 1, "route_generation", (json_int_t)shm_route_gen(a->m->shm)));
+    return admin_after_route(a, conn, req);
 }
 
 static void
@@ -754,7 +851,7 @@ admin_authorize(struct admin *a, struct MHD_Connection *conn, bool *ok)
 
 static enum MHD_Result
 admin_put(struct admin *a, struct MHD_Connection *conn, const char *url,
-          const struct admin_request *req)
+          struct admin_request *req)
 {
     struct master *m = a->m;
     enum MHD_Result rc;
@@ -852,6 +949,9 @@ admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
         }
         *con_cls = req;
         return MHD_YES;
+    }
+    if (req->outcome != 0) {
+        return admin_after_route(a, conn, req);   /* resumed: the barrier held, or not */
     }
     if (*upload_data_size > 0) {
         if (!req->too_big && req->len + *upload_data_size <= ADMIN_BODY_MAX) {
@@ -983,7 +1083,8 @@ admin_start(struct master *m, int inherited_fd)
         goto failed;
     }
     a->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, admin_handler, a,
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
+        admin_handler, a,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)a->listen_fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADMIN_CONN_LIMIT,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)ADMIN_PER_IP_LIMIT,
@@ -1006,6 +1107,8 @@ admin_start(struct master *m, int inherited_fd)
     ev_init(&a->timer, admin_timer_cb);
     ev_init(&a->shutdown, admin_shutdown_cb);
     ev_timer_init(&a->tick, admin_tick_cb, 0.0, 1.0);
+    ev_init(&a->barrier, admin_barrier_cb);
+    a->barrier.repeat = ADMIN_BARRIER_SEC;
     ev_timer_start(m->loop, &a->tick);
     admin_run(a);
     log_info("admin server listening on %s", m->conf->admin.listen);
@@ -1034,6 +1137,11 @@ admin_stop(struct admin *a)
     ev_timer_stop(a->m->loop, &a->timer);
     ev_timer_stop(a->m->loop, &a->tick);
     ev_timer_stop(a->m->loop, &a->shutdown);
+    ev_timer_stop(a->m->loop, &a->barrier);
+    for (struct admin_request *r = a->waiting; r != NULL; r = r->next) {
+        MHD_resume_connection(r->conn);   /* MHD stops only with none suspended */
+    }
+    a->waiting = NULL;
     /* MHD closes the listening socket it was given. */
     MHD_stop_daemon(a->daemon);
     free(a->base);

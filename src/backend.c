@@ -284,6 +284,7 @@ backend_send(struct worker *w, struct backend_server *s, int db, unsigned seed,
             goto failed;
         }
     }
+    req->seq = ++w->send_seq;
     backend_push(c, req);
     if (c->state == BACKEND_UP) {
         backend_schedule(w, c);

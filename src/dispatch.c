@@ -14,6 +14,7 @@
 #include "fanout.h"
 #include "local.h"
 #include "mbuf.h"
+#include "migrate.h"
 #include "multikey.h"
 #include "pinned.h"
 #include "pubsub.h"
@@ -184,6 +185,32 @@ dispatch_has_block_option(int argc, const struct cstr *argv)
     return false;
 }
 
+/*
+ * A request for a slot that is locked or migrating: migrate.c parks it or
+ * takes care of its first key on the old group (keyless ones, and the
+ * default slot 0 of keyless commands, go straight on).
+ */
+static void
+dispatch_slot_state(struct worker *w, struct session *s, struct req *req, unsigned slot,
+                    int argc, const struct cstr *argv)
+{
+    struct command_keys keys = { 0, 0, 0, 0 };
+    const struct cstr *key = NULL;
+
+    if (command_get_keys(req->cmd, argc, argv, &keys) == CORDIS_OK && keys.first > 0
+        && keys.first < argc) {
+        key = &argv[keys.first];
+    } else if (keys.extra > 0 && keys.extra < argc) {
+        key = &argv[keys.extra];
+    }
+    if (key == NULL || router_slot(key->ptr, key->len) != slot) {
+        /* keyless: the new group */
+        migrate_send(w, req, slot, s->db, NULL, 0);
+        return;
+    }
+    migrate_send(w, req, slot, s->db, key->ptr, key->len);
+}
+
 /* Sends a request to the backend its keys lead to. */
 static void
 dispatch_forward(struct worker *w, struct session *s, struct req *req, int argc,
@@ -208,6 +235,10 @@ dispatch_forward(struct worker *w, struct session *s, struct req *req, int argc,
     }
     if (scripts_before_send(w, req, server, seed, argc, argv) != CORDIS_OK) {
         goto finish;
+    }
+    if (w->slot_state[seed] != 0) {
+        dispatch_slot_state(w, s, req, seed, argc, argv);
+        return;
     }
     if (backend_send(w, server, s->db, seed, req, &err) != CORDIS_OK) {
         req_set_error(req, "ERR backend %s unavailable: %s", server->addr, err);

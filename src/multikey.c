@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "local.h"
 #include "mbuf.h"
+#include "migrate.h"
 #include "multikey.h"
 #include "reply.h"
 #include "request.h"
@@ -55,11 +56,11 @@ multikey_add_piece(struct req *child, const char *start, size_t len)
 
 /* Finds (or adds) a server in the list; returns its index. */
 static int
-multikey_server_index(struct backend_server **servers, int *nservers,
-                      struct backend_server *server)
+multikey_server_index(struct backend_server **servers, const struct cstr *const *keys,
+                      int *nservers, struct backend_server *server)
 {
     for (int j = 0; j < *nservers; j++) {
-        if (servers[j] == server) {
+        if (servers[j] == server && keys[j] == NULL) {   /* not a one-key child */
             return j;
         }
     }
@@ -67,10 +68,12 @@ multikey_server_index(struct backend_server **servers, int *nservers,
     return (*nservers)++;
 }
 
-/* Sends the children; failures to send are answered at once. */
+/* Sends the children; failures to send are answered at once. A child for
+ * a slot with a state has one key (keys[j]) and goes through migrate.c. */
 static void
 multikey_send_children(struct worker *w, struct session *s, struct req *parent,
-                       struct backend_server **servers, const unsigned *seeds)
+                       struct backend_server **servers, const unsigned *seeds,
+                       const struct cstr *const *keys)
 {
     int n = parent->nchildren;
     const char *err;
@@ -79,6 +82,10 @@ multikey_send_children(struct worker *w, struct session *s, struct req *parent,
     for (int j = 0; j < n; j++) {
         struct req *child = parent->children[j];
 
+        if (w->slot_state[seeds[j]] != 0 && keys[j] != NULL) {
+            migrate_send(w, child, seeds[j], s->db, keys[j]->ptr, keys[j]->len);
+            continue;
+        }
         if (backend_send(w, servers[j], s->db, seeds[j], child, &err) != CORDIS_OK) {
             req_set_error(child, "ERR backend %s unavailable: %s", servers[j]->addr, err);
             req_finish(w, child);
@@ -97,6 +104,7 @@ struct multikey_plan {
     struct backend_server **servers;   /* the distinct servers, first use order */
     unsigned              *seeds;      /* per server: slot of its first key */
     unsigned              *counts;     /* per server: how many keys */
+    const struct cstr    **keys;       /* per server: its key, when its slot has a state */
     uint32_t              *key_child;  /* per key: its server's index */
     void                  *heap;       /* the allocation, when not on the stack */
 };
@@ -125,7 +133,10 @@ multikey_dispatch(struct worker *w, struct session *s, struct req *req, int argc
     struct backend_server *servers_buf[MULTIKEY_STACK_KEYS];
     unsigned seeds_buf[MULTIKEY_STACK_KEYS], counts_buf[MULTIKEY_STACK_KEYS];
     uint32_t key_child_buf[MULTIKEY_STACK_KEYS];
-    struct multikey_plan plan = { servers_buf, seeds_buf, counts_buf, key_child_buf, NULL };
+    const struct cstr *keys_buf[MULTIKEY_STACK_KEYS];
+    struct multikey_plan plan = { .servers = servers_buf, .seeds = seeds_buf,
+                                  .counts = counts_buf, .keys = keys_buf,
+                                  .key_child = key_child_buf, .heap = NULL };
     const char *start;
     size_t len;
 
@@ -135,7 +146,7 @@ multikey_dispatch(struct worker *w, struct session *s, struct req *req, int argc
     }
     if (nkeys > MULTIKEY_STACK_KEYS) {
         size_t n = (size_t)nkeys;
-        char *heap = malloc(n * (sizeof(*plan.servers) + sizeof(*plan.seeds)
+        char *heap = malloc(n * (sizeof(*plan.servers) + sizeof(*plan.keys) + sizeof(*plan.seeds)
                                  + sizeof(*plan.counts) + sizeof(*plan.key_child)));
 
         if (heap == NULL) {
@@ -144,7 +155,8 @@ multikey_dispatch(struct worker *w, struct session *s, struct req *req, int argc
         }
         plan.heap = heap;
         plan.servers = (struct backend_server **)(void *)heap;
-        plan.seeds = (unsigned *)(void *)(plan.servers + n);
+        plan.keys = (const struct cstr **)(void *)(plan.servers + n);
+        plan.seeds = (unsigned *)(void *)(plan.keys + n);
         plan.counts = plan.seeds + n;
         plan.key_child = (uint32_t *)(plan.counts + n);
     }
@@ -158,18 +170,26 @@ multikey_dispatch(struct worker *w, struct session *s, struct req *req, int argc
             req_set_error(req, "ERR slot %u is not served", slot);
             goto done;
         }
-        j = multikey_server_index(plan.servers, &nservers, server);
+        if (w->slot_state[slot] != 0) {
+            /* Locked or migrating: a child of its own, key by key. */
+            j = nservers++;
+            plan.servers[j] = server;
+        } else {
+            j = multikey_server_index(plan.servers, plan.keys, &nservers, server);
+        }
         if (j == known) {
             /* A server seen first here: its key count starts. */
             known++;
             plan.counts[j] = 0;
             plan.seeds[j] = slot;
+            plan.keys[j] = w->slot_state[slot] != 0 ? key : NULL;
         }
         plan.counts[j]++;
         plan.key_child[i] = (uint32_t)j;
     }
     if (nservers == 1) {
-        rc = CORDIS_EAGAIN;   /* one backend has every key: send it whole */
+        rc = CORDIS_EAGAIN;   /* one backend has every key: send it whole (dispatch_forward
+                                 takes care of a slot state) */
         goto done;
     }
 
@@ -209,7 +229,7 @@ multikey_dispatch(struct worker *w, struct session *s, struct req *req, int argc
         }
     }
     req->nkeys = nkeys;
-    multikey_send_children(w, s, req, plan.servers, plan.seeds);
+    multikey_send_children(w, s, req, plan.servers, plan.seeds, plan.keys);
     rc = CORDIS_OK;
 
 done:

@@ -13,6 +13,7 @@
 #include "fanout.h"
 #include "info.h"
 #include "mbuf.h"
+#include "migrate.h"
 #include "multikey.h"
 #include "pinned.h"
 #include "reply.h"
@@ -302,6 +303,10 @@ req_finish(struct worker *w, struct req *req)
 {
     struct req *parent = req->parent;
 
+    if (req->migrate) {
+        migrate_on_reply(w, req);   /* a step of ours: the request it is for goes on */
+        return;
+    }
     if (parent != NULL) {
         req->done = 1;
         if (--parent->pending > 0) {

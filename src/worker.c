@@ -20,6 +20,7 @@
 #include "ctl.h"
 #include "log.h"
 #include "mbuf.h"
+#include "migrate.h"
 #include "pinned.h"
 #include "proctitle.h"
 #include "pubsub.h"
@@ -80,15 +81,22 @@ worker_apply_route(struct worker *w)
     }
     w->groups_print = (uint8_t)(print ^ (print >> 8) ^ (print >> 16) ^ (print >> 24));
     for (int slot = 0; slot < CORDIS_SLOTS; slot++) {
-        uint16_t group = route->slots[slot].group;
+        const struct shm_slot *e = &route->slots[slot];
 
         w->slot_server[slot] = NULL;
-        for (uint32_t i = 0; group != 0 && i < route->ngroups; i++) {
-            if (route->groups[i].id == group) {
+        w->slot_from[slot] = NULL;
+        for (uint32_t i = 0; i < route->ngroups; i++) {
+            if (e->group != 0 && route->groups[i].id == e->group) {
                 w->slot_server[slot] = by_group[i];
-                break;
+            }
+            if (e->migrate_from != 0 && route->groups[i].id == e->migrate_from) {
+                w->slot_from[slot] = by_group[i];
             }
         }
+        w->slot_state[slot] = (uint8_t)((e->locked ? MIGRATE_LOCKED : 0)
+                                        | (w->slot_from[slot] != NULL ? MIGRATE_FROM : 0)
+                                        | (e->method == MIGRATE_METHOD_SEMI_ASYNC
+                                           ? MIGRATE_SEMIASYNC : 0));
     }
     for (struct backend_server *s = w->servers; s != NULL; s = s->next) {
         if (s->mark == 0) {
@@ -133,6 +141,7 @@ worker_update(struct worker *w)
     if (route_gen != w->route_gen || conf_changed) {
         w->route_gen = shm_route_copy(w->shm, w->route);
         worker_apply_route(w);
+        migrate_route_applied(w);
         log_debug("applied route generation %llu", (unsigned long long)w->route_gen);
     }
 }
@@ -317,6 +326,9 @@ worker_prepare_cb(struct ev_loop *loop, ev_prepare *prepare, int revents)
         session_flush(w);
         backend_flush(w);
     } while (w->flush_sessions != NULL || w->flush_conns != NULL);
+    if (w->barrier_gen != 0) {
+        migrate_sweep(w, worker_now(w));   /* the route barrier, as soon as it holds */
+    }
     session_collect(w);
     backend_collect(w);
     if (w->draining && w->nsessions == 0 && worker_last_messages(w)) {
@@ -337,6 +349,7 @@ worker_sweep_cb(struct ev_loop *loop, ev_timer *timer, int revents)
         worker_update(w);
     }
     backend_sweep(w, now);
+    migrate_sweep(w, now);
     pubsub_sweep(w, now);
     clients_sweep(w, now);
     if (++w->sweeps % WORKER_SESSION_SWEEPS == 0) {
@@ -371,6 +384,7 @@ worker_cleanup(struct worker *w)
     while (w->sessions != NULL) {
         session_close(w->sessions, "worker exit");
     }
+    migrate_cleanup(w);
     session_collect(w);
     pubsub_cleanup(w);
     backend_close_all(w);

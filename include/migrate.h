@@ -1,0 +1,76 @@
+/*
+ * Slot states in the data path: Codis's slot lock and migration.
+ *
+ * A slot entry may be `locked` (requests for it wait, in order, until it is
+ * unlocked; bounded by backend.recv_timeout) and may have `migrate_from`:
+ * it now belongs to its new group, but keys may still be on the old one.
+ * Before a request with a key in such a slot goes to the new group, the
+ * key is taken care of on the old one, on the worker's shared connection
+ * to it, as codis-proxy does (forward_method):
+ *
+ *   sync (0)        SLOTSMGRTTAGONE <host> <port> 3000 <key>: the old group
+ *                   moves the key (and its {tag}) to the new one; then the
+ *                   request goes to the new group.
+ *   semi-async (1)  SLOTSMGRT-EXEC-WRAPPER <key> <request>: the old group
+ *                   answers [0, _] (not here: forward), [1, _] (being moved:
+ *                   retry, at once 5 times, then every few ms) or
+ *                   [2, reply] (it ran the request: that is the reply).
+ *
+ * Multi-key commands split per key in such slots (multikey.c). Keyless
+ * requests go straight to the new group.
+ *
+ * The route barrier: after a route change, a worker publishes (in its stats
+ * row) the route generation once every request it had sent before the
+ * change has its reply. The master's fillslots answers only when every
+ * worker has, so the dashboard can rely on no request still bypassing the
+ * migration protocol.
+ */
+#ifndef CORDIS_MIGRATE_H
+#define CORDIS_MIGRATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cordis.h"
+
+struct worker;
+struct session;
+struct req;
+struct backend_server;
+
+/* Bits of worker->slot_state. */
+enum migrate_slot_state {
+    MIGRATE_LOCKED    = 1 << 0,
+    MIGRATE_FROM      = 1 << 1,   /* migrate_from set: keys may be on the old group */
+    MIGRATE_SEMIASYNC = 1 << 2,   /* forward_method 1 (else sync) */
+};
+
+/* Codis's forward methods, as fillslots names them. */
+enum migrate_method {
+    MIGRATE_METHOD_SYNC = 0,
+    MIGRATE_METHOD_SEMI_ASYNC = 1,
+};
+
+/*
+ * Sends req (bytes set), whose key is `key` in `slot`, a slot with a state:
+ * parked while it is locked, its key taken care of on the old group while
+ * it migrates, then sent to the slot's group on database db. It always
+ * ends with req finished or on a backend connection.
+ */
+void migrate_send(struct worker *w, struct req *req, unsigned slot, int db,
+                  const char *key, size_t keylen);
+
+/* A request of ours (SLOTSMGRT...) got its reply: the step after it. */
+void migrate_on_reply(struct worker *w, struct req *step);
+
+/* A new route was applied: parked requests whose slot is free go. */
+void migrate_route_applied(struct worker *w);
+
+/* Periodic: parked requests past their bound, semi-async retries, the
+ * route barrier. Also called at the flush point while something waits. */
+void migrate_sweep(struct worker *w, int64_t now);
+
+/* Worker exit: parked and retrying requests are answered with an error. */
+void migrate_cleanup(struct worker *w);
+
+#endif /* CORDIS_MIGRATE_H */

@@ -1,0 +1,379 @@
+/*
+ * Slot states in the data path: locks, sync and semi-async migration, the
+ * route barrier. See migrate.h.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "conf.h"
+#include "log.h"
+#include "migrate.h"
+#include "request.h"
+#include "resp.h"
+#include "shm.h"
+#include "stats.h"
+#include "util.h"
+#include "worker.h"
+
+/* Semi-async "being moved" answers retried at once, then with a pause. */
+#define MIGRATE_FAST_RETRIES 5
+/* SLOTSMGRTTAGONE's timeout argument (ms), as codis-proxy sends it. */
+#define MIGRATE_TAGONE_TIMEOUT "3000"
+
+static const char migrate_wrapper[] = "SLOTSMGRT-EXEC-WRAPPER";
+
+/* Appends req to a list linked through bnext (not on a connection now). */
+static void
+migrate_list_push(struct req **head, struct req **tail, struct req *req)
+{
+    req->bnext = NULL;
+    if (*tail == NULL) {
+        *head = req;
+    } else {
+        (*tail)->bnext = req;
+    }
+    *tail = req;
+}
+
+/* Sends req to the slot's group now. */
+static void
+migrate_forward(struct worker *w, struct req *req)
+{
+    struct backend_server *server = w->slot_server[req->mslot];
+    const char *err;
+
+    if (server == NULL) {
+        req_set_error(req, "ERR slot %u is not served", (unsigned)req->mslot);
+    } else if (backend_send(w, server, req->mdb, req->mslot, req, &err) != CORDIS_OK) {
+        req_set_error(req, "ERR backend %s unavailable: %s", server->addr, err);
+    } else {
+        return;
+    }
+    req_finish(w, req);
+}
+
+/* SLOTSMGRTTAGONE <host> <port> 3000 <key>, for the new group's address. */
+static int
+migrate_tagone(struct req *step, const struct backend_server *target, const char *key,
+               size_t keylen)
+{
+    char host[CORDIS_ADDR_LEN];
+    const char *colon = strrchr(target->addr, ':');
+    struct cstr argv[5];
+
+    if (colon == NULL) {
+        return CORDIS_ERROR;
+    }
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - target->addr), target->addr);
+    argv[0] = (struct cstr){ "SLOTSMGRTTAGONE", 15 };
+    argv[1] = (struct cstr){ host, strlen(host) };
+    argv[2] = (struct cstr){ colon + 1, strlen(colon + 1) };
+    argv[3] = (struct cstr){ MIGRATE_TAGONE_TIMEOUT, sizeof(MIGRATE_TAGONE_TIMEOUT) - 1 };
+    argv[4] = (struct cstr){ key, keylen };
+    return req_encode(step, 5, argv);
+}
+
+/* SLOTSMGRT-EXEC-WRAPPER <key> <the request's own arguments>. */
+static int
+migrate_wrap(struct req *step, const struct req *req)
+{
+    size_t total = 0, at = 0, hlen;
+    char *flat, *p;
+    int64_t argc = 0;
+
+    for (int i = 0; i < req->iovcnt; i++) {
+        total += req->iov[i].iov_len;
+    }
+    flat = malloc(total + 2 * RESP_HEADER_MAX + sizeof(migrate_wrapper) + req->mkey_len + 8);
+    if (flat == NULL) {
+        return CORDIS_ERROR;
+    }
+    /* The request's bytes in one piece: "*<argc>\r\n" then its arguments. */
+    p = flat + 2 * RESP_HEADER_MAX + sizeof(migrate_wrapper) + req->mkey_len + 8;
+    for (int i = 0; i < req->iovcnt; i++) {
+        memcpy(p + at, req->iov[i].iov_base, req->iov[i].iov_len);
+        at += req->iov[i].iov_len;
+    }
+    hlen = resp_array_header_len(p, total);
+    if (hlen == 0 || p[0] != '*' || !util_parse_i64(p + 1, hlen - 3, &argc)) {
+        free(flat);
+        return CORDIS_ERROR;
+    }
+    /* Our header and two arguments in front of the request's arguments. */
+    {
+        char head[2 * RESP_HEADER_MAX + sizeof(migrate_wrapper) + 8];
+        size_t n = resp_write_array_header(head, argc + 2);
+
+        n += resp_write_bulk_header(head + n, sizeof(migrate_wrapper) - 1);
+        memcpy(head + n, migrate_wrapper, sizeof(migrate_wrapper) - 1);
+        n += sizeof(migrate_wrapper) - 1;
+        memcpy(head + n, "\r\n", 2);
+        n += 2;
+        n += resp_write_bulk_header(head + n, req->mkey_len);
+        /* head, key and CRLF go right before the request's arguments */
+        p += hlen;
+        p -= 2;
+        memcpy(p, "\r\n", 2);
+        p -= req->mkey_len;
+        memcpy(p, req->mkey, req->mkey_len);
+        p -= n;
+        memcpy(p, head, n);
+    }
+    step->gen = flat;
+    req_set_bytes(step, p, (size_t)(flat + 2 * RESP_HEADER_MAX + sizeof(migrate_wrapper)
+                                    + req->mkey_len + 8 + total - p));
+    return CORDIS_OK;
+}
+
+/* Sends the step that takes care of req's key on the old group. */
+static void
+migrate_step(struct worker *w, struct req *req)
+{
+    struct backend_server *from = w->slot_from[req->mslot];
+    struct backend_server *target = w->slot_server[req->mslot];
+    bool semi = (w->slot_state[req->mslot] & MIGRATE_SEMIASYNC) != 0;
+    struct req *step;
+    const char *err;
+    int rc;
+
+    if (from == NULL || target == NULL || from == target) {
+        migrate_forward(w, req);
+        return;
+    }
+    step = req_new(w);
+    if (step == NULL) {
+        req_set_error(req, "ERR out of memory");
+        req_finish(w, req);
+        return;
+    }
+    rc = semi ? migrate_wrap(step, req) : migrate_tagone(step, target, req->mkey, req->mkey_len);
+    if (rc != CORDIS_OK) {
+        req_free(w, step);
+        req_set_error(req, "ERR out of memory");
+        req_finish(w, req);
+        return;
+    }
+    step->migrate = 1;
+    step->waiter = req;
+    step->server = from;
+    step->hook_arg = semi;   /* how to read its reply */
+    if (backend_send(w, from, req->mdb, req->mslot, step, &err) != CORDIS_OK) {
+        req_set_error(req, "ERR handle request, bad slotsmgrt resp: backend %s unavailable: %s",
+                      from->addr, err);
+        req_free(w, step);
+        req_finish(w, req);
+    }
+}
+
+void
+migrate_send(struct worker *w, struct req *req, unsigned slot, int db, const char *key,
+             size_t keylen)
+{
+    req->mslot = (uint16_t)slot;
+    req->mdb = (int16_t)db;
+    req->mkey = key;
+    req->mkey_len = (uint32_t)keylen;
+    if (w->slot_state[slot] & MIGRATE_LOCKED) {
+        req->parked_at = worker_now(w);
+        migrate_list_push(&w->parked, &w->parked_tail, req);
+        return;
+    }
+    if ((w->slot_state[slot] & MIGRATE_FROM) && key != NULL) {
+        migrate_step(w, req);
+        return;
+    }
+    migrate_forward(w, req);   /* keyless: the new group */
+}
+
+/* The payload of a [code, payload] reply: code and the payload's bytes. */
+static bool
+migrate_wrapper_reply(const struct req *step, int64_t *code, const char **payload,
+                      size_t *len)
+{
+    struct resp_reply_parser p;
+    size_t at = resp_array_header_len(step->reply, step->reply_len);
+
+    if (step->reply_type != '*' || step->reply_int != 2 || at == 0) {
+        return false;
+    }
+    resp_reply_parser_init(&p, INT64_MAX);
+    if (resp_parse_reply(&p, step->reply + at, step->reply_len - at) != RESP_OK || p.type != ':') {
+        return false;
+    }
+    *code = p.integer;
+    at += p.len;
+    resp_reply_parser_init(&p, INT64_MAX);
+    if (resp_parse_reply(&p, step->reply + at, step->reply_len - at) != RESP_OK) {
+        return false;
+    }
+    *payload = step->reply + at;
+    *len = p.len;
+    return true;
+}
+
+void
+migrate_on_reply(struct worker *w, struct req *step)
+{
+    struct req *req = step->waiter;
+    const char *payload;
+    size_t len;
+    int64_t code;
+
+    if (step->reply_type == '-') {
+        req_set_error(req, "ERR handle request, bad slotsmgrt resp: %.*s",
+                      (int)CORDIS_MIN(step->reply_len - 3, (size_t)200), step->reply + 1);
+        req_free(w, step);
+        req_finish(w, req);
+        return;
+    }
+    if (step->hook_arg == 0) {
+        if (step->reply_type == ':') {
+            req_free(w, step);
+            migrate_forward(w, req);   /* moved (or never there): the new group has it */
+            return;
+        }
+        req_set_error(req, "ERR handle request, bad slotsmgrt resp: %.*s",
+                      (int)CORDIS_MIN(step->reply_len, (size_t)80), step->reply);
+        req_free(w, step);
+        req_finish(w, req);
+        return;
+    }
+    if (!migrate_wrapper_reply(step, &code, &payload, &len)) {
+        req_set_error(req, "ERR handle request, bad slotsmgrt-exec-wrapper resp: %.*s",
+                      (int)CORDIS_MIN(step->reply_len, (size_t)80), step->reply);
+        req_free(w, step);
+        req_finish(w, req);
+        return;
+    }
+    switch (code) {
+    case 0:   /* not on the old group */
+        req_free(w, step);
+        migrate_forward(w, req);
+        return;
+    case 1:   /* being moved right now: again, soon */
+        req_free(w, step);
+        if (++req->mtries <= MIGRATE_FAST_RETRIES) {
+            migrate_step(w, req);
+        } else {
+            req->parked_at = worker_now(w);
+            migrate_list_push(&w->retrying, &w->retrying_tail, req);
+        }
+        return;
+    case 2:   /* the old group ran it: its reply is the client's */
+        if (req_set_own_reply(req, payload, len) != CORDIS_OK) {
+            req_set_error(req, "ERR out of memory");
+        }
+        req_free(w, step);
+        req_finish(w, req);
+        return;
+    default:
+        req_set_error(req, "ERR handle request, bad slotsmgrt-exec-wrapper resp: code %lld",
+                      (long long)code);
+        req_free(w, step);
+        req_finish(w, req);
+        return;
+    }
+}
+
+/* Takes the parked requests whose slot is no longer locked (in order). */
+static void
+migrate_release_parked(struct worker *w, int64_t now)
+{
+    struct req *req = w->parked, *next, *keep = NULL, *keep_tail = NULL;
+    int64_t bound = w->conf->backend.recv_timeout * 1000;
+
+    w->parked = w->parked_tail = NULL;
+    for (; req != NULL; req = next) {
+        next = req->bnext;
+        if (w->slot_state[req->mslot] & MIGRATE_LOCKED) {
+            if (bound > 0 && now - req->parked_at > bound) {
+                req_set_error(req, "ERR slot %u is locked (waited backend.recv_timeout)",
+                              (unsigned)req->mslot);
+                req_finish(w, req);
+                continue;
+            }
+            migrate_list_push(&keep, &keep_tail, req);
+            continue;
+        }
+        if ((w->slot_state[req->mslot] & MIGRATE_FROM) && req->mkey != NULL) {
+            migrate_step(w, req);
+        } else {
+            migrate_forward(w, req);
+        }
+    }
+    /* Sends above may have parked more (a slot locked again): keep order. */
+    if (keep != NULL) {
+        keep_tail->bnext = w->parked;
+        w->parked = keep;
+        if (w->parked_tail == NULL) {
+            w->parked_tail = keep_tail;
+        }
+    }
+}
+
+/* The oldest request still in flight on the worker's shared connections
+ * was sent at or before seq: the barrier holds. */
+static bool
+migrate_inflight_before(struct worker *w, uint64_t seq)
+{
+    for (struct backend_server *s = w->servers; s != NULL; s = s->next) {
+        for (int i = 0; i < s->ndb * s->parallel; i++) {
+            const struct backend_conn *c = s->conns[i];
+
+            if (c != NULL && c->head != NULL && c->head->seq != 0 && c->head->seq <= seq) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+void
+migrate_route_applied(struct worker *w)
+{
+    /* The barrier: requests sent so far must be answered before the
+     * master may tell the dashboard the new route is in force. */
+    w->barrier_seq = w->send_seq;
+    w->barrier_gen = w->route_gen;
+    migrate_sweep(w, worker_now(w));
+}
+
+void
+migrate_sweep(struct worker *w, int64_t now)
+{
+    if (w->parked != NULL) {
+        migrate_release_parked(w, now);
+    }
+    if (w->retrying != NULL) {
+        struct req *req = w->retrying, *next;
+
+        w->retrying = w->retrying_tail = NULL;
+        for (; req != NULL; req = next) {
+            next = req->bnext;
+            migrate_step(w, req);
+        }
+    }
+    if (w->barrier_gen != 0 && !migrate_inflight_before(w, w->barrier_seq)) {
+        __atomic_store_n(&w->stats->route_ack, w->barrier_gen, __ATOMIC_RELEASE);
+        w->barrier_gen = 0;
+    }
+}
+
+void
+migrate_cleanup(struct worker *w)
+{
+    struct req *lists[2] = { w->parked, w->retrying };
+
+    w->parked = w->parked_tail = w->retrying = w->retrying_tail = NULL;
+    for (int i = 0; i < 2; i++) {
+        for (struct req *req = lists[i], *next; req != NULL; req = next) {
+            next = req->bnext;
+            req_set_error(req, "ERR cordis is shutting down");
+            req_finish(w, req);
+        }
+    }
+}
