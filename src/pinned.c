@@ -94,6 +94,22 @@ pinned_update_kinds(struct worker *w, struct session *s)
     s->pin_kinds = now;
 }
 
+/*
+ * A slot that is locked or migrating cannot take a private connection's
+ * request: its keys may still be on the old group, and the migration
+ * protocol moves them one request at a time on the shared connections.
+ * The client is told to try again, as Redis Cluster does during resharding.
+ */
+static bool
+pinned_slot_moving(struct worker *w, struct req *req, unsigned slot)
+{
+    if (w->slot_state[slot] == 0) {
+        return false;
+    }
+    req_set_error(req, "TRYAGAIN slot %u is being migrated; try again", slot);
+    return true;
+}
+
 /* --- the private connection ---------------------------------------------------- */
 
 /* Takes a private connection to server for the session (its place first). */
@@ -343,8 +359,8 @@ pinned_queue(struct worker *w, struct session *s, struct req *req, int argc,
         unsigned seed;
         struct backend_server *server = dispatch_route(w, req, argc, argv, &seed);
 
-        if (server == NULL) {
-            p->aborted = true;   /* CROSSSLOT inside the command, or slot not served */
+        if (server == NULL || pinned_slot_moving(w, req, seed)) {
+            p->aborted = true;   /* CROSSSLOT inside the command, slot not served or moving */
             goto finish;
         }
         if (p->server == NULL) {
@@ -441,7 +457,7 @@ pinned_watch(struct worker *w, struct session *s, struct req *req, int argc,
         goto finish;
     }
     server = dispatch_route(w, req, argc, argv, &seed);
-    if (server == NULL) {
+    if (server == NULL || pinned_slot_moving(w, req, seed)) {
         goto finish;
     }
     if (p->watching && server != p->server) {
@@ -531,7 +547,7 @@ pinned_block(struct worker *w, struct session *s, struct req *req, int argc,
         return;
     }
     server = dispatch_route(w, req, argc, argv, &seed);
-    if (server == NULL) {
+    if (server == NULL || pinned_slot_moving(w, req, seed)) {
         goto finish;
     }
     if (p->watching && server != p->server) {
