@@ -215,11 +215,13 @@ sub handle {
         return ("-ERR standin refuses $key\r\n", 0) if $key =~ /standin-err/;
         return ("*2\r\n:7\r\n+what\r\n", 0) if $key =~ /standin-badcode/;
         return ("*3\r\n:2\r\n+OK\r\n+OK\r\n", 0) if $key =~ /standin-bad/;
-        if ($held{$key} && !$READ{ uc $req[0] }) {
+        # As codis-server: not there -> 0; a write while being moved -> 1;
+        # else it runs (reads run even while the key is being moved).
+        my (undef, $exists) = call($c->{up}, 'EXISTS', $key);
+        if ($exists && $held{$key} && !$READ{ uc $req[0] }) {
             $st{wrapper_retry}++;
             return ("*2\r\n:1\r\n\$11\r\nbeing moved\r\n", 0);
         }
-        my (undef, $exists) = call($c->{up}, 'EXISTS', $key);
         if ($exists) {
             $st{wrapper_ran}++;
             my ($raw) = call($c->{up}, @req);
@@ -375,7 +377,7 @@ use Time::HiRes qw(time sleep);
 
 use CordisTest;
 
-plan tests => 51;
+plan tests => 53;
 $SIG{__DIE__} = sub { print STDOUT "# died: $_[0]" unless $^S; };
 $SIG{ALRM} = sub { die "test timed out\n" };
 Time::HiRes::alarm(150);
@@ -624,12 +626,15 @@ sub run_method {
     #     sync: a key not on the old group goes to the new one
     if ($m) {
         my $k = '{' . key_in_slot("hold-", $sH) . '}:n';
-        resp_cmd($s0, 'SET', $k, 5);
+        my $k2 = '{' . key_in_slot("hold2-", $sH) . '}:s';
+        pipeline($s0, [ 'SET', $k, 5 ], [ 'SET', $k2, 'v1' ]);
         prepared($sH, $m);
         migrating($sH, $m);
         my $st0 = stats();
-        resp_cmd($dS, 'STANDIN-HOLD', '127.0.0.1', $BPORT, $k, 300);
+        resp_cmd($dS, 'STANDIN-HOLD', '127.0.0.1', $BPORT, $_, 300) for $k, $k2;
+        my $s2 = cordis_conn();
         my $t0 = time;
+        print $s2 resp_encode('SET', $k2, 'v2') . resp_encode('GET', $k2);
         print $s0 resp_encode('GET', $k) . resp_encode('INCR', $k);
         my $get = resp_read($s0);
         my $tg = time - $t0;
@@ -646,6 +651,11 @@ sub run_method {
            "$name: ... the stand-in answered [1, _] $retries times (>= 6: 5 at once, then paced); "
            . 'the value is 6 on B')
             or diag("stats before: " . show($st0) . ', after: ' . show($st1) . ', key on ' . where($k));
+        my $r = [ resp_read_or_closed($s2, 5), resp_read_or_closed($s2, 5) ];
+        is(show($r), show([ 'OK', 'v2' ]),
+           "$name: pipelined SET k v2, GET k while k is being moved: the GET sees v2 "
+           . '(one client\'s requests on one key keep their order, as codis-proxy\'s session does)');
+        close $s2;
         executor($sH);
         finished($sH);
     } else {
@@ -659,6 +669,10 @@ sub run_method {
         ok(where($k) eq 'B' && $st1->{tagone} - $st0->{tagone} == 2,
            "$name: ... it lives on B; each command went through SLOTSMGRTTAGONE first")
             or diag('key on ' . where($k) . '; stats before: ' . show($st0) . ', after: ' . show($st1));
+        my $k2 = key_in_slot("old$m-", $sH);
+        $r = pipeline($s0, [ 'SET', $k2, 'a' ], [ 'SET', $k2, 'b' ], [ 'GET', $k2 ]);
+        is(show($r) . ' ' . where($k2), show([ 'OK', 'OK', 'b' ]) . ' B',
+           "$name: pipelined SET k a, SET k b, GET k: b, in order (the first moved it to B)");
         executor($sH);
         finished($sH);
     }
