@@ -29,7 +29,8 @@
 # sync (0) and semi-async (1), on fresh slots each time:
 #   1. a locked slot: its requests wait until unlocked, then answer right
 #      (the key moved to B); semi-async: a key being moved is retried until
-#      it has moved (code 1)
+#      it has moved (code 1); one client's requests on one key keep their
+#      order (a read or a later write never overtakes a retried write)
 #   2. migration under load: clients pipeline INCR on counters and SET/GET
 #      through cordis while the test runs prepared -> migrating -> executor
 #      steps -> finished for three slots; no INCR lost or doubled, every key
@@ -377,7 +378,7 @@ use Time::HiRes qw(time sleep);
 
 use CordisTest;
 
-plan tests => 53;
+plan tests => 55;
 $SIG{__DIE__} = sub { print STDOUT "# died: $_[0]" unless $^S; };
 $SIG{ALRM} = sub { die "test timed out\n" };
 Time::HiRes::alarm(150);
@@ -587,6 +588,26 @@ sub load_results {
 my $PLAIN1 = 450;   # a slot of group 1 that never moves
 my $PLAIN2 = 900;   # a slot of group 2
 
+# A client's SET k a, then (310 ms later, k having been "being moved" for
+# 300 ms meanwhile) SET k b and GET k: k ends as b. The slot is migrating.
+sub write_order {
+    my ($m, $slot, $name) = @_;
+    my $k = key_in_slot("ww$m-", $slot);
+    resp_cmd($dA, 'SET', $k, 'init');
+    my $s = cordis_conn();
+    resp_cmd($dS, 'STANDIN-HOLD', '127.0.0.1', $BPORT, $k, 300);
+    print $s resp_encode('SET', $k, 'a');
+    sleep 0.31;
+    print $s resp_encode('SET', $k, 'b') . resp_encode('GET', $k);
+    my @r = map { resp_read_or_closed($s, 5) } 1 .. 3;
+    sleep 0.2;
+    my @after = (resp_cmd($s, 'GET', $k), where($k));
+    is(show([ @r, @after ]), show([ 'OK', 'OK', 'b', 'b', 'B' ]),
+       "$name: SET k a, then SET k b, GET k on one connection while k was being moved: "
+       . 'k is b afterwards (no write overtaken by a later one)');
+    close $s;
+}
+
 sub run_method {
     my ($m) = @_;
     my $name = $m ? 'semi-async' : 'sync';
@@ -656,6 +677,7 @@ sub run_method {
            "$name: pipelined SET k v2, GET k while k is being moved: the GET sees v2 "
            . '(one client\'s requests on one key keep their order, as codis-proxy\'s session does)');
         close $s2;
+        write_order($m, $sH, $name);
         executor($sH);
         finished($sH);
     } else {
@@ -673,6 +695,7 @@ sub run_method {
         $r = pipeline($s0, [ 'SET', $k2, 'a' ], [ 'SET', $k2, 'b' ], [ 'GET', $k2 ]);
         is(show($r) . ' ' . where($k2), show([ 'OK', 'OK', 'b' ]) . ' B',
            "$name: pipelined SET k a, SET k b, GET k: b, in order (the first moved it to B)");
+        write_order($m, $sH, $name);
         executor($sH);
         finished($sH);
     }
