@@ -16,12 +16,21 @@
  *
  * PUT routes need "Authorization: Bearer <admin.token>" when a token is
  * set, else a loopback client; a browser Origin header on a PUT is refused.
+ *
+ * Codis's routes (/api/proxy/.../:xauth, /proxy...) are codis_api.c's; it
+ * uses the pieces below.
  */
 #ifndef CORDIS_ADMIN_H
 #define CORDIS_ADMIN_H
 
+#include <stdbool.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
 struct master;
 struct admin;
+struct admin_request;
 
 /* Starts the server on m->conf->admin.listen; NULL (logged) on failure.
  * inherited_fd: a listening socket from an upgrade (-1 = none), used when
@@ -30,5 +39,29 @@ struct admin *admin_start(struct master *m, int inherited_fd);
 void          admin_stop(struct admin *a);
 /* Descriptors a forked child must close (listen socket, epoll fd). */
 int           admin_fds(const struct admin *a, int *fds, int max);
+
+/* --- shared with codis_api.c ---------------------------------------------- */
+
+struct master  *admin_master(struct admin *a);
+/* Sends value (taking the reference) as JSON with status. */
+enum MHD_Result admin_reply_json(struct MHD_Connection *conn, unsigned status, json_t *value);
+/* GET /api/proxy/model's and /api/proxy/stats's objects (new references);
+ * cmd: with ops.cmd, the per-command figures. */
+json_t         *admin_model_json(struct admin *a);
+json_t         *admin_stats_json(struct admin *a, bool cmd);
+/* Counters the API reports start again from zero. */
+void            admin_stats_reset(struct admin *a);
+/* A graceful stop (as SIGQUIT) once this reply has left. */
+void            admin_shutdown_soon(struct admin *a);
+/* Sets the log level (enum log_level) of the master and every worker. */
+void            admin_set_log_level(struct admin *a, int level);
+/*
+ * Applies a JSON array of slot objects (validated as a whole, then
+ * published) and answers once every worker has the replies of what it sent
+ * before (the fillslots barrier). codis: Codis's reply shapes ("OK", HTTP
+ * 800 errors) and Codis's replica_groups.
+ */
+enum MHD_Result admin_fillslots(struct admin *a, struct MHD_Connection *conn,
+                                struct admin_request *req, json_t *list, bool codis);
 
 #endif /* CORDIS_ADMIN_H */

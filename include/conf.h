@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "cordis.h"
 
@@ -21,6 +22,9 @@
 #ifndef CORDIS_DEFAULT_CONF
 #define CORDIS_DEFAULT_CONF "/etc/cordis/cordis.conf"
 #endif
+
+/* Addresses in codis.dashboard. */
+#define CONF_DASHBOARD_MAX 16
 
 struct conf_group {
     int   id;                                  /* 1..65535, unique */
@@ -79,6 +83,20 @@ struct conf {
         int64_t  send_timeout;  /* ms a backend may leave our writes unread */
     } backend;
 
+    struct {
+        bool     enabled;       /* slots come from a codis-dashboard: not online until
+                                   PUT /api/proxy/start, and a reload keeps the slots */
+        char    *product_auth;  /* Codis's product_auth: part of the xauth; the backend
+                                   AUTH too when backend.auth is "" */
+        char    *datacenter;    /* Codis's proxy_datacenter, shown in the model */
+        char    *dashboard;     /* addresses allowed to call Codis's state-changing
+                                   routes, as written ("a, b") */
+        char    *host_admin;    /* admin_addr advertised in the model; "" = derived */
+        char    *host_proxy;    /* proxy_addr advertised in the model; "" = derived */
+        int      ndashboard;    /* entries used in dashboard_addrs */
+        struct sockaddr_storage dashboard_addrs[CONF_DASHBOARD_MAX]; /* parsed, port 0 */
+    } codis;
+
     int                 ngroups;
     struct conf_group  *groups;             /* ngroups entries, file order */
     uint16_t            slot_group[CORDIS_SLOTS]; /* group id per slot; 0 = none */
@@ -102,6 +120,9 @@ int  conf_read_file(const char *path, char **text, size_t *size, char *err,
  * resolve @include. */
 int  conf_load_text(const char *path, const char *text, size_t size,
                     struct conf **out, char *err, size_t errlen);
+
+/* True when sa (a client's address) is one of codis.dashboard's. */
+bool conf_dashboard_allows(const struct conf *conf, const struct sockaddr *sa);
 
 /* Finds a group by id; NULL when the config has none. */
 const struct conf_group *conf_group_find(const struct conf *conf, int id);

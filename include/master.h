@@ -19,6 +19,7 @@
 
 struct conf;
 struct admin;
+struct codis_api;
 
 struct master_options {
     const char *conf_path;   /* -c */
@@ -76,6 +77,7 @@ struct master {
     ev_timer              kill_timer;    /* SIGKILL backstop when stopping */
     int                   exit_status;
     struct admin         *admin;         /* admin HTTP server; NULL when not listening */
+    struct codis_api     *codis;         /* what a codis-dashboard told us (codis_api.h) */
     ev_timer              admin_move;    /* moves the admin server after a reload */
     int                   admin_move_fd; /* its new socket until then; -1 = none */
     pid_t                 upgrade_pid;   /* new master started by USR2; 0 = none */

@@ -26,7 +26,7 @@
 #include "stats.h"
 
 #define SHM_MAGIC    0x53445243u   /* "CRDS" */
-#define SHM_VERSION  4u
+#define SHM_VERSION  5u
 /* Largest config file text that can be handed to workers. */
 #define SHM_CONF_MAX (1024 * 1024)
 /* Stats rows: twice the workers, so a retiring generation keeps its rows
@@ -71,6 +71,8 @@ struct shm_header {
     int64_t  started;          /* unix time the master started (INFO uptime) */
     char     run_id[41];       /* 40 random hex digits per master (INFO run_id) */
     uint64_t ops_per_sec;      /* requests per second over the last second (admin tick) */
+    uint32_t online;           /* 0 = new clients get "-ERR router is not online" and are
+                                  closed (codis.enabled, before PUT /api/proxy/start) */
 };
 
 struct shm {

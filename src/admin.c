@@ -18,6 +18,7 @@
 #include <microhttpd.h>
 
 #include "admin.h"
+#include "codis_api.h"
 #include "command.h"
 #include "conf.h"
 #include "listen.h"
@@ -69,6 +70,7 @@ struct admin_request {
     size_t  len;
     bool    too_big;
     struct MHD_Connection *conn;
+    bool    codis;                   /* a Codis route: Codis's reply shapes */
     uint64_t route_gen;              /* acknowledged by every worker, then answered */
     int64_t  deadline;               /* usec: answered with an error after it */
     int      outcome;                /* 0 waiting, 1 acknowledged, -1 timed out */
@@ -151,7 +153,13 @@ admin_send(struct MHD_Connection *conn, unsigned status, const char *type,
 static enum MHD_Result
 admin_json(struct MHD_Connection *conn, unsigned status, json_t *value)
 {
-    char *text = json_dumps(value, JSON_COMPACT);
+    return admin_reply_json(conn, status, value);
+}
+
+enum MHD_Result
+admin_reply_json(struct MHD_Connection *conn, unsigned status, json_t *value)
+{
+    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
     size_t len;
 
     json_decref(value);
@@ -223,8 +231,8 @@ admin_workers_model(const struct master *m)
     return list;
 }
 
-static enum MHD_Result
-admin_get_model(struct admin *a, struct MHD_Connection *conn)
+json_t *
+admin_model_json(struct admin *a)
 {
     const struct master *m = a->m;
     char started[32], hostname[256] = "";
@@ -247,7 +255,15 @@ admin_get_model(struct admin *a, struct MHD_Connection *conn)
         "last_unix", (json_int_t)m->last_reload_time));
     json_object_set_new(model, "route_generation",
                         json_integer((json_int_t)shm_route_gen(m->shm)));
-    return admin_json(conn, MHD_HTTP_OK, model);
+    /* Codis's fields (token, datacenter, ...), so a dashboard can add us. */
+    codis_api_model(a->m, model);
+    return model;
+}
+
+static enum MHD_Result
+admin_get_model(struct admin *a, struct MHD_Connection *conn)
+{
+    return admin_json(conn, MHD_HTTP_OK, admin_model_json(a));
 }
 
 /* One backend (a group's primary) summed over the workers' rows. */
@@ -349,8 +365,8 @@ admin_workers_stats(const struct master *m)
     return list;
 }
 
-static enum MHD_Result
-admin_get_stats(struct admin *a, struct MHD_Connection *conn)
+json_t *
+admin_stats_json(struct admin *a, bool cmd)
 {
     struct stats_total *t = a->scratch;
     json_t *cmds = json_array(), *stats;
@@ -359,7 +375,7 @@ admin_get_stats(struct admin *a, struct MHD_Connection *conn)
     master_stats(a->m, t);
     stats_sub(t, a->base);
     /* Commands in table order, which is alphabetical. */
-    for (int i = 0; i < COMMAND_COUNT; i++) {
+    for (int i = 0; cmd && i < COMMAND_COUNT; i++) {
         const struct stats_cmd *c = &t->cmd[i];
 
         if (c->calls == 0) {
@@ -375,11 +391,17 @@ admin_get_stats(struct admin *a, struct MHD_Connection *conn)
             "p999_usecs", (json_int_t)stats_quantile(c->hist, 0.999)));
     }
     admin_iso_time((int64_t)time(NULL), now, sizeof(now));
-    stats = json_pack("{s:b, s:b}", "online", 1, "closed", a->m->state != MASTER_RUNNING);
+    stats = json_pack("{s:b, s:b}", "online", (int)codis_api_online(a->m),
+                      "closed", a->m->state != MASTER_RUNNING);
     json_object_set_new(stats, "ops", json_pack(
-        "{s:I, s:I, s:{s:I}, s:I, s:o}", "total", (json_int_t)t->calls,
+        "{s:I, s:I, s:{s:I}, s:I}", "total", (json_int_t)t->calls,
         "fails", (json_int_t)t->fails, "redis", "errors", (json_int_t)t->redis_errors,
-        "qps", (json_int_t)(a->qps + 0.5), "cmd", cmds));
+        "qps", (json_int_t)(a->qps + 0.5)));
+    if (cmd) {
+        json_object_set_new(json_object_get(stats, "ops"), "cmd", cmds);
+    } else {
+        json_decref(cmds);
+    }
     json_object_set_new(stats, "sessions", json_pack(
         "{s:I, s:I, s:{s:I, s:I, s:I}}", "total", (json_int_t)t->sessions_total,
         "alive", (json_int_t)t->sessions_alive, "pinned",
@@ -398,7 +420,47 @@ admin_get_stats(struct admin *a, struct MHD_Connection *conn)
         "rejected", (json_int_t)t->rejected));
     json_object_set_new(stats, "workers", admin_workers_stats(a->m));
     json_object_set_new(stats, "backends", admin_backends(a->m));
-    return admin_json(conn, MHD_HTTP_OK, stats);
+    /* Codis's sentinels object, as a dashboard told us. */
+    codis_api_stats(a->m, stats);
+    return stats;
+}
+
+static enum MHD_Result
+admin_get_stats(struct admin *a, struct MHD_Connection *conn)
+{
+    return admin_json(conn, MHD_HTTP_OK, admin_stats_json(a, true));
+}
+
+void
+admin_stats_reset(struct admin *a)
+{
+    master_stats(a->m, a->base);
+    log_info("admin: stats reset");
+}
+
+void
+admin_shutdown_soon(struct admin *a)
+{
+    log_info("admin: shutdown requested");
+    if (!ev_is_active(&a->shutdown)) {
+        ev_timer_set(&a->shutdown, ADMIN_SHUTDOWN_DELAY, 0.0);
+        ev_timer_start(a->m->loop, &a->shutdown);
+    }
+}
+
+void
+admin_set_log_level(struct admin *a, int level)
+{
+    log_set_level((enum log_level)level);
+    __atomic_store_n(&a->m->shm->header.log_level, level, __ATOMIC_RELAXED);
+    master_notify_workers(a->m);
+    log_info("admin: log level set to %s", log_level_name((enum log_level)level));
+}
+
+struct master *
+admin_master(struct admin *a)
+{
+    return a->m;
 }
 
 static enum MHD_Result
@@ -433,7 +495,8 @@ admin_get_slots(struct admin *a, struct MHD_Connection *conn)
             "backend_addr_group_id", g != NULL ? (int)g->id : 0,
             "migrate_from", from != NULL ? from->primary : "",
             "migrate_from_group_id", from != NULL ? (int)from->id : 0,
-            "locked", (int)slot->locked, "forward_method", 1, "replica_groups", replicas));
+            "locked", (int)slot->locked, "forward_method", (int)slot->method,
+            "replica_groups", replicas));
     }
     free(route);
     return admin_json(conn, MHD_HTTP_OK, list);
@@ -577,9 +640,11 @@ admin_get_metrics(struct admin *a, struct MHD_Connection *conn)
 
 /* --- PUT routes ------------------------------------------------------------- */
 
-/* Finds the group whose primary is addr, adding one when none has it. */
+/* Finds the group whose primary is addr, adding one when none has it:
+ * with id want (Codis's group id) when that id is free, else the next. */
 static int
-admin_group_for_addr(struct shm_route *route, const char *addr, char *err, size_t errlen)
+admin_group_for_addr(struct shm_route *route, const char *addr, int want,
+                     char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -604,6 +669,9 @@ admin_group_for_addr(struct shm_route *route, const char *addr, char *err, size_
         snprintf(err, errlen, "too many groups");
         return -1;
     }
+    if (want > 0 && want <= 65535 && shm_route_group(route, want) == NULL) {
+        next_id = want;
+    }
     g = &route->groups[route->ngroups++];
     memset(g, 0, sizeof(*g));
     g->id = (uint16_t)next_id;
@@ -611,9 +679,66 @@ admin_group_for_addr(struct shm_route *route, const char *addr, char *err, size_
     return g->id;
 }
 
-/* Applies one slot object of fillslots to route; CORDIS_ERROR with err. */
+/* The group id a Codis slot object gives for key (0 when absent). */
 static int
-admin_fill_one(struct shm_route *route, json_t *item, char *err, size_t errlen)
+admin_codis_gid(json_t *item, const char *key)
+{
+    json_t *v = json_object_get(item, key);
+
+    return json_is_integer(v) ? (int)json_integer_value(v) : 0;
+}
+
+/*
+ * Codis's replica_groups of a slot that is not migrating become the
+ * replicas of its group (cordis keeps replicas per group; a dashboard
+ * sends the same lists for every slot of a group). Absent: none.
+ */
+static int
+admin_fill_replicas(struct shm_route *route, int gid, json_t *groups, char *err,
+                    size_t errlen)
+{
+    struct shm_group *g = (struct shm_group *)shm_route_group(route, gid);
+    char list[CORDIS_MAX_REPLICAS][CORDIS_ADDR_LEN];
+    int n = 0;
+    size_t i, j;
+    json_t *set, *addr;
+
+    if (groups != NULL && !json_is_null(groups) && !json_is_array(groups)) {
+        snprintf(err, errlen, "replica_groups: expected an array of arrays of addresses");
+        return CORDIS_ERROR;
+    }
+    json_array_foreach(groups, i, set) {
+        if (!json_is_array(set)) {
+            snprintf(err, errlen, "replica_groups[%zu]: expected an array of addresses", i);
+            return CORDIS_ERROR;
+        }
+        json_array_foreach(set, j, addr) {
+            struct sockaddr_storage ss;
+            socklen_t sslen;
+            const char *text = json_string_value(addr);
+
+            if (text == NULL || strlen(text) >= CORDIS_ADDR_LEN
+                || util_parse_addr(text, &ss, &sslen) != CORDIS_OK) {
+                snprintf(err, errlen, "replica_groups[%zu][%zu]: not an address such as "
+                         "\"127.0.0.1:6379\"", i, j);
+                return CORDIS_ERROR;
+            }
+            if (n < CORDIS_MAX_REPLICAS && (g == NULL || strcmp(text, g->primary) != 0)) {
+                snprintf(list[n++], CORDIS_ADDR_LEN, "%s", text);
+            }
+        }
+    }
+    if (g != NULL) {
+        memcpy(g->replicas, list, sizeof(list[0]) * (size_t)n);
+        g->nreplicas = (uint8_t)n;
+    }
+    return CORDIS_OK;
+}
+
+/* Applies one slot object of fillslots to route; CORDIS_ERROR with err.
+ * codis: the object came through Codis's route (replica_groups apply). */
+static int
+admin_fill_one(struct shm_route *route, json_t *item, bool codis, char *err, size_t errlen)
 {
     json_t *id = json_object_get(item, "id"), *group = json_object_get(item, "group");
     json_t *addr = json_object_get(item, "backend_addr");
@@ -649,7 +774,8 @@ admin_fill_one(struct shm_route *route, json_t *item, char *err, size_t errlen)
             snprintf(err, errlen, "backend_addr: expected a string");
             return CORDIS_ERROR;
         }
-        gid = admin_group_for_addr(route, json_string_value(addr), err, errlen);
+        gid = admin_group_for_addr(route, json_string_value(addr),
+                                   admin_codis_gid(item, "backend_addr_group_id"), err, errlen);
         if (gid < 0) {
             return CORDIS_ERROR;
         }
@@ -674,7 +800,9 @@ admin_fill_one(struct shm_route *route, json_t *item, char *err, size_t errlen)
             return CORDIS_ERROR;
         }
         if (json_string_value(from)[0] != '\0') {
-            fid = admin_group_for_addr(route, json_string_value(from), err, errlen);
+            fid = admin_group_for_addr(route, json_string_value(from),
+                                       admin_codis_gid(item, "migrate_from_group_id"),
+                                       err, errlen);
             if (fid < 0) {
                 return CORDIS_ERROR;
             }
@@ -694,6 +822,10 @@ admin_fill_one(struct shm_route *route, json_t *item, char *err, size_t errlen)
     slot->migrate_from = (uint16_t)(fid != gid ? fid : 0);
     slot->method = (uint8_t)(method != NULL ? json_integer_value(method) : MIGRATE_METHOD_SYNC);
     slot->locked = locked != NULL && json_is_true(locked);
+    if (codis && gid != 0 && slot->migrate_from == 0 && !slot->locked) {
+        return admin_fill_replicas(route, gid, json_object_get(item, "replica_groups"),
+                                   err, errlen);
+    }
     return CORDIS_OK;
 }
 
@@ -759,24 +891,61 @@ admin_after_route(struct admin *a, struct MHD_Connection *conn, struct admin_req
         return MHD_YES;
     }
     if (req->outcome < 0) {
+        if (req->codis) {
+            return codis_api_error(conn, "slots filled (route generation %llu), but the "
+                                   "requests sent before were not all answered within "
+                                   "backend.recv_timeout", (unsigned long long)req->route_gen);
+        }
         return admin_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
                            "route generation %llu published, but the workers' requests sent "
                            "before it were not all answered within backend.recv_timeout",
                            (unsigned long long)req->route_gen);
     }
+    if (req->codis) {
+        return admin_json(conn, MHD_HTTP_OK, json_string("OK"));
+    }
     return admin_json(conn, MHD_HTTP_OK, json_pack(
         "{s:b, s:I}", "ok", 1, "route_generation", (json_int_t)gen));
+}
+
+enum MHD_Result
+admin_fillslots(struct admin *a, struct MHD_Connection *conn, struct admin_request *req,
+                json_t *list, bool codis)
+{
+    struct shm_route *route;
+    json_t *item;
+    char err[256];
+    size_t i;
+
+    req->codis = codis;
+    route = malloc(sizeof(*route));
+    if (route == NULL) {
+        return codis ? codis_api_error(conn, "out of memory")
+                     : admin_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    /* Validate the whole array against a copy; publish only if all is well. */
+    shm_route_copy(a->m->shm, route);
+    json_array_foreach(list, i, item) {
+        if (admin_fill_one(route, item, codis, err, sizeof(err)) != CORDIS_OK) {
+            free(route);
+            return codis ? codis_api_error(conn, "slots[%zu].%s", i, err)
+                         : admin_error(conn, MHD_HTTP_BAD_REQUEST, "slots[%zu].%s", i, err);
+        }
+    }
+    master_publish_route(a->m, route);
+    log_info("admin: fillslots changed %zu slots, route generation %llu",
+             json_array_size(list), (unsigned long long)shm_route_gen(a->m->shm));
+    free(route);
+    return admin_after_route(a, conn, req);
 }
 
 static enum MHD_Result
 admin_put_fillslots(struct admin *a, struct MHD_Connection *conn,
                     struct admin_request *req)
 {
-    struct shm_route *route;
     json_error_t jerr;
-    json_t *list, *item;
-    char err[256];
-    size_t i;
+    json_t *list;
+    enum MHD_Result rc;
 
     list = json_loadb(req->body != NULL ? req->body : "", req->len, 0, &jerr);
     if (list == NULL) {
@@ -787,26 +956,9 @@ admin_put_fillslots(struct admin *a, struct MHD_Connection *conn,
         json_decref(list);
         return admin_error(conn, MHD_HTTP_BAD_REQUEST, "expected a JSON array of slots");
     }
-    route = malloc(sizeof(*route));
-    if (route == NULL) {
-        json_decref(list);
-        return admin_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-    }
-    /* Validate the whole array against a copy; publish only if all is well. */
-    shm_route_copy(a->m->shm, route);
-    json_array_foreach(list, i, item) {
-        if (admin_fill_one(route, item, err, sizeof(err)) != CORDIS_OK) {
-            json_decref(list);
-            free(route);
-            return admin_error(conn, MHD_HTTP_BAD_REQUEST, "slots[%zu].%s", i, err);
-        }
-    }
-    master_publish_route(a->m, route);
-    log_info("admin: fillslots changed %zu slots, route generation %llu",
-             json_array_size(list), (unsigned long long)shm_route_gen(a->m->shm));
+    rc = admin_fillslots(a, conn, req, list, false);
     json_decref(list);
-    free(route);
-    return admin_after_route(a, conn, req);
+    return rc;
 }
 
 static void
@@ -870,8 +1022,7 @@ admin_put(struct admin *a, struct MHD_Connection *conn, const char *url,
         return admin_put_fillslots(a, conn, req);
     }
     if (strcmp(url, "/api/proxy/stats/reset") == 0) {
-        master_stats(m, a->base);
-        log_info("admin: stats reset");
+        admin_stats_reset(a);
         return admin_json(conn, MHD_HTTP_OK, json_pack("{s:b}", "ok", 1));
     }
     if (strncmp(url, "/api/proxy/loglevel/", 20) == 0) {
@@ -880,10 +1031,7 @@ admin_put(struct admin *a, struct MHD_Connection *conn, const char *url,
             return admin_error(conn, MHD_HTTP_BAD_REQUEST,
                                "unknown log level \"%.32s\" (error, warn, info, debug)", url + 20);
         }
-        log_set_level((enum log_level)level);
-        __atomic_store_n(&m->shm->header.log_level, level, __ATOMIC_RELAXED);
-        master_notify_workers(m);
-        log_info("admin: log level set to %s", log_level_name((enum log_level)level));
+        admin_set_log_level(a, level);
         return admin_json(conn, MHD_HTTP_OK, json_pack("{s:b, s:s}", "ok", 1, "level",
                                                        log_level_name((enum log_level)level)));
     }
@@ -899,9 +1047,7 @@ admin_put(struct admin *a, struct MHD_Connection *conn, const char *url,
                                                        m->last_reload));
     }
     if (strcmp(url, "/api/proxy/shutdown") == 0) {
-        log_info("admin: shutdown requested");
-        ev_timer_set(&a->shutdown, ADMIN_SHUTDOWN_DELAY, 0.0);
-        ev_timer_start(m->loop, &a->shutdown);
+        admin_shutdown_soon(a);
         return admin_json(conn, MHD_HTTP_OK, json_pack("{s:b}", "ok", 1));
     }
     return admin_error(conn, MHD_HTTP_NOT_FOUND, "no such route: PUT %.128s", url);
@@ -940,6 +1086,7 @@ admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
 {
     struct admin *a = cls;
     struct admin_request *req = *con_cls;
+    enum MHD_Result rc;
 
     if (req == NULL) {
         /* First call: headers only. Keep state for the body. */
@@ -969,6 +1116,10 @@ admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
         }
         *upload_data_size = 0;
         return MHD_YES;
+    }
+    /* Codis's routes (codis_api.h), beside ours. */
+    if (codis_api_route(a, conn, method, url, req, req->body, req->len, req->too_big, &rc)) {
+        return rc;
     }
     if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0) {
         return admin_get(a, conn, url);

@@ -10,15 +10,18 @@
  *      know, so a typo is an error rather than a silently ignored line;
  *   3. read each present option, checking its libconfig type and range;
  *   4. read groups, then slots (which refer to groups);
- *   5. checks that span options (admin token, workers = 0).
+ *   5. checks that span options (codis.dashboard, product_auth as the
+ *      backend AUTH, admin token, workers = 0).
  *
  * The first error stops the load; the half-built struct conf is freed and
  * the caller keeps whatever it had. This file never logs: the caller decides
  * whether an error goes to stderr (cordis -t), the log or the admin API.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -140,11 +143,24 @@ static const struct conf_option conf_options[] = {
       "30s", 10, CONF_DAY, CONF_LIVE },
     { "backend.send_timeout", CONF_T_DURATION, CONF_OFF(backend.send_timeout),
       "30s", 10, CONF_DAY, CONF_LIVE },
+
+    { "codis.enabled", CONF_T_BOOL, CONF_OFF(codis.enabled),
+      "false", 0, 0, CONF_LIVE },
+    { "codis.product_auth", CONF_T_STRING, CONF_OFF(codis.product_auth),
+      "", 0, 0, CONF_LIVE },
+    { "codis.datacenter", CONF_T_STRING, CONF_OFF(codis.datacenter),
+      "", 0, 0, CONF_LIVE },
+    { "codis.dashboard", CONF_T_STRING, CONF_OFF(codis.dashboard),
+      "", 0, 0, CONF_LIVE },
+    { "codis.host_admin", CONF_T_STRING, CONF_OFF(codis.host_admin),
+      "", 0, 0, CONF_LIVE },
+    { "codis.host_proxy", CONF_T_STRING, CONF_OFF(codis.host_proxy),
+      "", 0, 0, CONF_LIVE },
 };
 
 /* Sections of the table: "proxy" holds proxy.listen and friends. */
 static const char *const conf_sections[] = {
-    "log", "proxy", "admin", "session", "backend",
+    "log", "proxy", "admin", "session", "backend", "codis",
 };
 /* Top-level lists read by their own code rather than the table. */
 static const char *const conf_lists[] = { "groups", "slots" };
@@ -1046,6 +1062,110 @@ conf_online_cpus(void)
     return (int)CORDIS_MIN(n, (long)CORDIS_MAX_WORKERS);
 }
 
+/*
+ * codis.dashboard: IP addresses (no port: a client's port is any), split
+ * by commas or spaces, parsed into conf->codis.dashboard_addrs.
+ */
+static int
+conf_read_dashboard(struct conf_ctx *ctx)
+{
+    struct conf      *conf = ctx->conf;
+    config_setting_t *s = config_lookup(&ctx->cfg, "codis.dashboard");
+    const char       *p = conf->codis.dashboard;
+    char              word[INET6_ADDRSTRLEN + 2], q[CONF_QUOTE_LEN + 16];
+
+    conf->codis.ndashboard = 0;
+    while (*p != '\0') {
+        size_t len = strcspn(p, ", \t");
+        struct sockaddr_storage *ss;
+
+        if (len == 0) {
+            p++;
+            continue;
+        }
+        if (len >= sizeof(word)) {
+            return conf_error(ctx, s, "codis.dashboard", "%s is not an IP address",
+                              conf_quote(p, q, sizeof(q)));
+        }
+        memcpy(word, p, len);
+        word[len] = '\0';
+        p += len;
+        if (conf->codis.ndashboard >= CONF_DASHBOARD_MAX) {
+            return conf_error(ctx, s, "codis.dashboard", "more than %d addresses",
+                              CONF_DASHBOARD_MAX);
+        }
+        ss = &conf->codis.dashboard_addrs[conf->codis.ndashboard];
+        memset(ss, 0, sizeof(*ss));
+        if (inet_pton(AF_INET, word, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+            ss->ss_family = AF_INET;
+        } else if (inet_pton(AF_INET6, word, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+            ss->ss_family = AF_INET6;
+        } else {
+            return conf_error(ctx, s, "codis.dashboard", "%s is not an IP address; expected "
+                              "addresses such as \"10.0.0.7\" or \"10.0.0.7, fd00::7\" "
+                              "(no port, no host names)", conf_quote(word, q, sizeof(q)));
+        }
+        conf->codis.ndashboard++;
+    }
+    return CORDIS_OK;
+}
+
+bool
+conf_dashboard_allows(const struct conf *conf, const struct sockaddr *sa)
+{
+    struct in6_addr v4mapped;
+    const struct in_addr *v4 = NULL;
+
+    if (sa == NULL) {
+        return false;
+    }
+    if (sa->sa_family == AF_INET) {
+        v4 = &((const struct sockaddr_in *)sa)->sin_addr;
+    } else if (sa->sa_family == AF_INET6) {
+        v4mapped = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(&v4mapped)) {
+            v4 = (const struct in_addr *)&v4mapped.s6_addr[12];
+        }
+    }
+    for (int i = 0; i < conf->codis.ndashboard; i++) {
+        const struct sockaddr_storage *d = &conf->codis.dashboard_addrs[i];
+
+        if (d->ss_family == AF_INET && v4 != NULL
+            && memcmp(&((const struct sockaddr_in *)d)->sin_addr, v4, sizeof(*v4)) == 0) {
+            return true;
+        }
+        if (d->ss_family == AF_INET6 && sa->sa_family == AF_INET6
+            && memcmp(&((const struct sockaddr_in6 *)d)->sin6_addr,
+                      &((const struct sockaddr_in6 *)sa)->sin6_addr,
+                      sizeof(struct in6_addr)) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Codis's proxy authenticates to its servers with product_auth; so does
+ * cordis when backend.auth does not say otherwise.
+ */
+static int
+conf_apply_product_auth(struct conf_ctx *ctx)
+{
+    struct conf *conf = ctx->conf;
+    char        *copy;
+
+    if (conf->codis.product_auth[0] == '\0' || conf->backend.auth[0] != '\0') {
+        return CORDIS_OK;
+    }
+    copy = strdup(conf->codis.product_auth);
+    if (copy == NULL) {
+        return conf_error(ctx, NULL, "codis.product_auth", "out of memory");
+    }
+    free(conf->backend.auth);
+    conf->backend.auth = copy;
+    return CORDIS_OK;
+}
+
 static int
 conf_check_admin(struct conf_ctx *ctx)
 {
@@ -1054,17 +1174,35 @@ conf_check_admin(struct conf_ctx *ctx)
     socklen_t               len;
     char                    a[CORDIS_ADDR_LEN * 2], p[CORDIS_ADDR_LEN * 2];
     config_setting_t       *s = config_lookup(&ctx->cfg, "admin.listen");
+    bool                    codis_guarded;
 
     /* Both were validated when read (or are the defaults). */
     util_parse_addr(conf->admin.listen, &admin, &len);
     util_parse_addr(conf->proxy.listen, &proxy, &len);
 
+    /*
+     * Off loopback, every route that changes state needs a secret or a
+     * known caller: cordis's own a token (else they stay loopback-only),
+     * Codis's an xauth made with product_auth or a dashboard address
+     * (else loopback-only, and a dashboard elsewhere could not drive us).
+     */
+    codis_guarded = conf->codis.product_auth[0] != '\0' || conf->codis.ndashboard > 0;
     if (!util_addr_is_loopback((struct sockaddr *)&admin)
-        && conf->admin.token[0] == '\0') {
+        && conf->admin.token[0] == '\0' && !codis_guarded) {
         return conf_error(ctx, s, "admin.listen",
                           "%s is not a loopback address, so admin.token must "
-                          "be set (or state-changing routes would be open to "
-                          "the network)", conf->admin.listen);
+                          "be set, or codis.product_auth or codis.dashboard "
+                          "(or state-changing routes would be open to the "
+                          "network)", conf->admin.listen);
+    }
+    if (!util_addr_is_loopback((struct sockaddr *)&admin) && conf->codis.enabled
+        && !codis_guarded) {
+        return conf_error(ctx, s, "admin.listen",
+                          "%s is not a loopback address and codis.enabled is "
+                          "true, so codis.product_auth or codis.dashboard must "
+                          "be set (Codis's routes would be open to the network, "
+                          "or refused to a dashboard on another host)",
+                          conf->admin.listen);
     }
     util_addr_text((struct sockaddr *)&admin, a, sizeof(a));
     util_addr_text((struct sockaddr *)&proxy, p, sizeof(p));
@@ -1272,6 +1410,8 @@ conf_load_text(const char *path, const char *text, size_t size,
         || conf_read_options(&ctx) != CORDIS_OK
         || conf_read_groups(&ctx) != CORDIS_OK
         || conf_read_slots(&ctx) != CORDIS_OK
+        || conf_read_dashboard(&ctx) != CORDIS_OK
+        || conf_apply_product_auth(&ctx) != CORDIS_OK
         || conf_check_admin(&ctx) != CORDIS_OK) {
         goto done;
     }

@@ -32,6 +32,7 @@
 #include <ev.h>
 
 #include "admin.h"
+#include "codis_api.h"
 #include "conf.h"
 #include "daemon.h"
 #include "ctl.h"
@@ -144,7 +145,14 @@ master_publish(struct master *m, const struct conf *conf, const char *text,
         free(route);
         return CORDIS_ERROR;
     }
-    shm_route_publish(m->shm, route);
+    /* Under a codis-dashboard the dashboard owns the slots: a reload keeps
+     * them, and clients wait for its start (codis_api.h). */
+    if (!conf->codis.enabled || shm_route_gen(m->shm) == 0) {
+        shm_route_publish(m->shm, route);
+    }
+    if (!conf->codis.enabled) {
+        __atomic_store_n(&m->shm->header.online, 1, __ATOMIC_RELEASE);
+    }
     free(route);
     return CORDIS_OK;
 }
@@ -892,6 +900,7 @@ master_run(const struct master_options *opts, struct conf *conf,
     master_make_run_id(m->shm->header.run_id);
     if (inherited) {
         master_adopt(m, &inherit);
+        codis_api_adopt(m);
     }
     if (master_open_listeners(m, conf->proxy.listen, conf->proxy.workers) != CORDIS_OK) {
         log_error("cannot listen on %s, exiting", conf->proxy.listen);
@@ -938,6 +947,7 @@ master_run(const struct master_options *opts, struct conf *conf,
     log_info("master exiting");
     relay_forget(m);
     admin_stop(m->admin);
+    codis_api_free(m);
     shm_unmap_old(m->old_shm);
     if (ev_is_active(&m->predecessor_io)) {
         ev_io_stop(m->loop, &m->predecessor_io);

@@ -163,6 +163,31 @@ worker_start_accepting(struct worker *w)
 }
 
 /*
+ * A new client is served, unless a codis-dashboard has not started this
+ * proxy yet: then it is told so in Codis's words and closed, as
+ * codis-proxy does. One relaxed load per accepted connection.
+ */
+static void
+worker_open_client(struct worker *w, int fd, const char *peer)
+{
+    static const char offline[] = "-ERR router is not online\r\n";
+    char junk[4096];
+
+    if (__atomic_load_n(&w->shm->header.online, __ATOMIC_RELAXED) == 0) {
+        /* What it sent already is read, so the close is no reset that
+         * could discard the error before the client reads it. */
+        for (int i = 0; i < 16 && read(fd, junk, sizeof(junk)) > 0; i++) {
+        }
+        if (write(fd, offline, sizeof(offline) - 1) < 0) {
+            /* the client is gone already */
+        }
+        close(fd);
+        return;
+    }
+    session_open(w, fd, peer);
+}
+
+/*
  * Takes every connection already queued on our listening sockets, then
  * closes our copies. A queued connection is served, not reset; once every
  * copy is closed (the master closes its own on a stop, or keeps them for the
@@ -187,7 +212,7 @@ worker_close_listeners(struct worker *w)
                 break;
             }
             util_addr_text((struct sockaddr *)&ss, peer, sizeof(peer));
-            session_open(w, fd, peer);
+            worker_open_client(w, fd, peer);
         }
         close(lfd);
     }
@@ -237,7 +262,7 @@ worker_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
             return;
         }
         util_addr_text((struct sockaddr *)&ss, peer, sizeof(peer));
-        session_open(w, fd, peer);
+        worker_open_client(w, fd, peer);
     }
 }
 
