@@ -31,12 +31,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <ev.h>
+
 #include "cordis.h"
 
 struct worker;
 struct session;
 struct req;
 struct backend_server;
+
+/* The retry timer's period: the shortest pause between semi-async tries. */
+#define MIGRATE_RETRY_SEC 0.001
 
 /* Bits of worker->slot_state. */
 enum migrate_slot_state {
@@ -69,6 +74,9 @@ void migrate_route_applied(struct worker *w);
 /* Periodic: parked requests past their bound, semi-async retries, the
  * route barrier. Also called at the flush point while something waits. */
 void migrate_sweep(struct worker *w, int64_t now);
+
+/* The worker's retry_timer: semi-async steps whose pause is over go again. */
+void migrate_retry_cb(struct ev_loop *loop, ev_timer *timer, int revents);
 
 /* Worker exit: parked and retrying requests are answered with an error. */
 void migrate_cleanup(struct worker *w);

@@ -49,6 +49,7 @@ struct req {
     int16_t              mdb;
     int64_t              parked_at;   /* waiting for a lock or a retry since (usec) */
     uint8_t              mtries;      /* semi-async "being moved" answers so far */
+    int64_t              mretry_at;   /* semi-async: next try due (usec) */
 
     /* what goes to the backend */
     struct mbuf         *in;          /* buffer the request bytes live in (referenced) */
@@ -93,6 +94,7 @@ struct req {
     unsigned             pinned:1;    /* a private-connection request: pinned.c finishes it */
     unsigned             pubsub:1;    /* a (P|S)(UN)SUBSCRIBE: pubsub.c builds its reply */
     unsigned             migrate:1;   /* a migration step: migrate.c reads its reply */
+    unsigned             mheld:1;     /* counted in its client's migrate_holds */
     unsigned             preset:1;    /* answered already (CLIENT UNBLOCK): its connection
                                          closing does not change the reply */
 };

@@ -70,6 +70,9 @@ struct session {
     bool             pin_hold;      /* a pinned request is on its way: nothing later goes */
     bool             pin_placed;    /* holds a place among session.max_pinned */
     uint8_t          pin_kinds;     /* kinds it is counted as in the gauges (pinned.c) */
+    unsigned         migrate_holds; /* its requests waiting on a slot's lock or on the old
+                                       group (migrate.c): nothing later goes, so one
+                                       client's requests keep their order */
 };
 
 struct ctl_handoff;

@@ -87,6 +87,7 @@ struct worker {
     ev_io                  ctl_io;
     ev_prepare             flush_prepare;   /* the once-per-iteration flush point */
     ev_timer               sweep_timer;     /* deadlines, retries, keepalive */
+    ev_timer               retry_timer;     /* semi-async migration retries (migrate.c) */
     unsigned               sweeps;          /* sweep timer ticks */
     int64_t                now_usec;        /* monotonic time cached for this loop iteration; 0 = stale */
     int64_t                accept_paused_until; /* out of fds: resume then (usec); 0 = not paused */

@@ -14,17 +14,70 @@
 #include "migrate.h"
 #include "request.h"
 #include "resp.h"
+#include "session.h"
 #include "shm.h"
 #include "stats.h"
 #include "util.h"
 #include "worker.h"
 
-/* Semi-async "being moved" answers retried at once, then with a pause. */
-#define MIGRATE_FAST_RETRIES 5
+/* Semi-async "being moved" answers: retried at once this many times, then
+ * every millisecond up to MIGRATE_SHORT_RETRIES, then every 10 ms (a big
+ * key may take a while to move), bounded by backend.recv_timeout. */
+#define MIGRATE_FAST_RETRIES  5
+#define MIGRATE_SHORT_RETRIES 20
+#define MIGRATE_RETRY_SHORT   1000     /* usec */
+#define MIGRATE_RETRY_LONG    10000    /* usec */
 /* SLOTSMGRTTAGONE's timeout argument (ms), as codis-proxy sends it. */
 #define MIGRATE_TAGONE_TIMEOUT "3000"
 
 static const char migrate_wrapper[] = "SLOTSMGRT-EXEC-WRAPPER";
+
+/* The client a request (or a multi-key child) belongs to; NULL once gone. */
+static struct session *
+migrate_owner(const struct req *req)
+{
+    return req->parent != NULL ? req->parent->session : req->session;
+}
+
+/*
+ * req waits on its slot's state: its client sends nothing more until req
+ * is on the new group's connection or answered, as codis-proxy's session
+ * does. Otherwise a later request for the same key (SET k b after SET k a
+ * retried) could overtake it.
+ */
+static void
+migrate_hold(struct req *req)
+{
+    struct session *s = migrate_owner(req);
+
+    if (!req->mheld && s != NULL) {
+        req->mheld = 1;
+        s->migrate_holds++;
+    }
+}
+
+static void
+migrate_unhold(struct req *req)
+{
+    struct session *s;
+
+    if (!req->mheld) {
+        return;
+    }
+    req->mheld = 0;
+    s = migrate_owner(req);
+    if (s != NULL && --s->migrate_holds == 0) {
+        session_schedule(s);   /* its later requests may go now */
+    }
+}
+
+/* req is answered without reaching the new group. */
+static void
+migrate_finish(struct worker *w, struct req *req)
+{
+    migrate_unhold(req);
+    req_finish(w, req);
+}
 
 /* Appends req to a list linked through bnext (not on a connection now). */
 static void
@@ -46,6 +99,7 @@ migrate_forward(struct worker *w, struct req *req)
     struct backend_server *server = w->slot_server[req->mslot];
     const char *err;
 
+    migrate_unhold(req);   /* in order on the connection from here on */
     if (server == NULL) {
         req_set_error(req, "ERR slot %u is not served", (unsigned)req->mslot);
     } else if (backend_send(w, server, req->mdb, req->mslot, req, &err) != CORDIS_OK) {
@@ -147,14 +201,14 @@ migrate_step(struct worker *w, struct req *req)
     step = req_new(w);
     if (step == NULL) {
         req_set_error(req, "ERR out of memory");
-        req_finish(w, req);
+        migrate_finish(w, req);
         return;
     }
     rc = semi ? migrate_wrap(step, req) : migrate_tagone(step, target, req->mkey, req->mkey_len);
     if (rc != CORDIS_OK) {
         req_free(w, step);
         req_set_error(req, "ERR out of memory");
-        req_finish(w, req);
+        migrate_finish(w, req);
         return;
     }
     step->migrate = 1;
@@ -165,7 +219,7 @@ migrate_step(struct worker *w, struct req *req)
         req_set_error(req, "ERR handle request, bad slotsmgrt resp: backend %s unavailable: %s",
                       from->addr, err);
         req_free(w, step);
-        req_finish(w, req);
+        migrate_finish(w, req);
     }
 }
 
@@ -179,20 +233,54 @@ migrate_send(struct worker *w, struct req *req, unsigned slot, int db, const cha
     req->mkey_len = (uint32_t)keylen;
     if (w->slot_state[slot] & MIGRATE_LOCKED) {
         req->parked_at = worker_now(w);
+        migrate_hold(req);
         migrate_list_push(&w->parked, &w->parked_tail, req);
         return;
     }
     if ((w->slot_state[slot] & MIGRATE_FROM) && key != NULL) {
+        migrate_hold(req);
         migrate_step(w, req);
         return;
     }
     migrate_forward(w, req);   /* keyless: the new group */
 }
 
+/* A semi-async "being moved" answer: the step goes again, at once for
+ * the first few, then from the retry timer; bounded by recv_timeout. */
+static void
+migrate_retry(struct worker *w, struct req *req)
+{
+    int64_t now = worker_now(w);
+    int64_t bound = w->conf->backend.recv_timeout * 1000;
+
+    if (req->mtries < UINT8_MAX) {
+        req->mtries++;
+    }
+    if (req->mtries == 1) {
+        req->parked_at = now;
+    }
+    if (bound > 0 && now - req->parked_at > bound) {
+        req_set_error(req, "ERR handle request, key is being migrated for longer than "
+                      "backend.recv_timeout; try again");
+        migrate_finish(w, req);
+        return;
+    }
+    if (req->mtries <= MIGRATE_FAST_RETRIES) {
+        migrate_step(w, req);
+        return;
+    }
+    req->mretry_at = now + (req->mtries <= MIGRATE_SHORT_RETRIES ? MIGRATE_RETRY_SHORT
+                                                                  : MIGRATE_RETRY_LONG);
+    migrate_list_push(&w->retrying, &w->retrying_tail, req);
+    if (!ev_is_active(&w->retry_timer)) {
+        ev_timer_start(w->loop, &w->retry_timer);
+    }
+}
+
 /* The payload of a [code, payload] reply: code and the payload's bytes. */
 static bool
 migrate_wrapper_reply(const struct req *step, int64_t *code, const char **payload,
-                      size_t *len)
+                      size_t *len, int64_t *integer)
 {
     struct resp_reply_parser p;
     size_t at = resp_array_header_len(step->reply, step->reply_len);
@@ -212,6 +300,7 @@ migrate_wrapper_reply(const struct req *step, int64_t *code, const char **payloa
     }
     *payload = step->reply + at;
     *len = p.len;
+    *integer = p.integer;   /* what a multi-key parent reads (count, length) */
     return true;
 }
 
@@ -221,13 +310,14 @@ migrate_on_reply(struct worker *w, struct req *step)
     struct req *req = step->waiter;
     const char *payload;
     size_t len;
-    int64_t code;
+    int64_t code, integer;
 
     if (step->reply_type == '-') {
-        req_set_error(req, "ERR handle request, bad slotsmgrt resp: %.*s",
+        req_set_error(req, "ERR handle request, bad %s resp: %.*s",
+                      step->hook_arg ? "slotsmgrt-exec-wrapper" : "slotsmgrt",
                       (int)CORDIS_MIN(step->reply_len - 3, (size_t)200), step->reply + 1);
         req_free(w, step);
-        req_finish(w, req);
+        migrate_finish(w, req);
         return;
     }
     if (step->hook_arg == 0) {
@@ -239,14 +329,14 @@ migrate_on_reply(struct worker *w, struct req *step)
         req_set_error(req, "ERR handle request, bad slotsmgrt resp: %.*s",
                       (int)CORDIS_MIN(step->reply_len, (size_t)80), step->reply);
         req_free(w, step);
-        req_finish(w, req);
+        migrate_finish(w, req);
         return;
     }
-    if (!migrate_wrapper_reply(step, &code, &payload, &len)) {
+    if (!migrate_wrapper_reply(step, &code, &payload, &len, &integer)) {
         req_set_error(req, "ERR handle request, bad slotsmgrt-exec-wrapper resp: %.*s",
                       (int)CORDIS_MIN(step->reply_len, (size_t)80), step->reply);
         req_free(w, step);
-        req_finish(w, req);
+        migrate_finish(w, req);
         return;
     }
     switch (code) {
@@ -256,25 +346,22 @@ migrate_on_reply(struct worker *w, struct req *step)
         return;
     case 1:   /* being moved right now: again, soon */
         req_free(w, step);
-        if (++req->mtries <= MIGRATE_FAST_RETRIES) {
-            migrate_step(w, req);
-        } else {
-            req->parked_at = worker_now(w);
-            migrate_list_push(&w->retrying, &w->retrying_tail, req);
-        }
+        migrate_retry(w, req);
         return;
     case 2:   /* the old group ran it: its reply is the client's */
         if (req_set_own_reply(req, payload, len) != CORDIS_OK) {
             req_set_error(req, "ERR out of memory");
+        } else {
+            req->reply_int = integer;
         }
         req_free(w, step);
-        req_finish(w, req);
+        migrate_finish(w, req);
         return;
     default:
         req_set_error(req, "ERR handle request, bad slotsmgrt-exec-wrapper resp: code %lld",
                       (long long)code);
         req_free(w, step);
-        req_finish(w, req);
+        migrate_finish(w, req);
         return;
     }
 }
@@ -293,7 +380,7 @@ migrate_release_parked(struct worker *w, int64_t now)
             if (bound > 0 && now - req->parked_at > bound) {
                 req_set_error(req, "ERR slot %u is locked (waited backend.recv_timeout)",
                               (unsigned)req->mslot);
-                req_finish(w, req);
+                migrate_finish(w, req);
                 continue;
             }
             migrate_list_push(&keep, &keep_tail, req);
@@ -332,6 +419,44 @@ migrate_inflight_before(struct worker *w, uint64_t seq)
     return false;
 }
 
+/* Sends again the semi-async steps whose pause is over, in order. */
+static void
+migrate_retry_due(struct worker *w, int64_t now)
+{
+    struct req *req = w->retrying, *next, *keep = NULL, *keep_tail = NULL;
+
+    w->retrying = w->retrying_tail = NULL;
+    for (; req != NULL; req = next) {
+        next = req->bnext;
+        if (req->mretry_at > now) {
+            migrate_list_push(&keep, &keep_tail, req);
+        } else {
+            migrate_step(w, req);
+        }
+    }
+    if (keep != NULL) {
+        /* Steps answered at once may have queued more: those go after. */
+        keep_tail->bnext = w->retrying;
+        w->retrying = keep;
+        if (w->retrying_tail == NULL) {
+            w->retrying_tail = keep_tail;
+        }
+    }
+}
+
+void
+migrate_retry_cb(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+    struct worker *w = ev_userdata(loop);
+
+    (void)timer;
+    (void)revents;
+    migrate_retry_due(w, worker_now(w));
+    if (w->retrying == NULL) {
+        ev_timer_stop(loop, &w->retry_timer);
+    }
+}
+
 void
 migrate_route_applied(struct worker *w)
 {
@@ -349,13 +474,7 @@ migrate_sweep(struct worker *w, int64_t now)
         migrate_release_parked(w, now);
     }
     if (w->retrying != NULL) {
-        struct req *req = w->retrying, *next;
-
-        w->retrying = w->retrying_tail = NULL;
-        for (; req != NULL; req = next) {
-            next = req->bnext;
-            migrate_step(w, req);
-        }
+        migrate_retry_due(w, now);
     }
     if (w->barrier_gen != 0 && !migrate_inflight_before(w, w->barrier_seq)) {
         __atomic_store_n(&w->stats->route_ack, w->barrier_gen, __ATOMIC_RELEASE);
@@ -369,11 +488,12 @@ migrate_cleanup(struct worker *w)
     struct req *lists[2] = { w->parked, w->retrying };
 
     w->parked = w->parked_tail = w->retrying = w->retrying_tail = NULL;
+    ev_timer_stop(w->loop, &w->retry_timer);
     for (int i = 0; i < 2; i++) {
         for (struct req *req = lists[i], *next; req != NULL; req = next) {
             next = req->bnext;
             req_set_error(req, "ERR cordis is shutting down");
-            req_finish(w, req);
+            migrate_finish(w, req);
         }
     }
 }

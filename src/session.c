@@ -429,7 +429,8 @@ session_process(struct session *s)
     const char *buf;
     int rc;
 
-    while (!s->closing && !s->quitting && !s->pin_hold && !session_backpressured(s)) {
+    while (!s->closing && !s->quitting && !s->pin_hold && s->migrate_holds == 0
+           && !session_backpressured(s)) {
         in = s->in;
         if (in == NULL || mbuf_unparsed(in) == 0) {
             break;

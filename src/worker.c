@@ -464,6 +464,7 @@ worker_main(const struct worker_params *params)
     ev_prepare_start(w->loop, &w->flush_prepare);
     ev_timer_init(&w->sweep_timer, worker_sweep_cb, WORKER_SWEEP_SEC, WORKER_SWEEP_SEC);
     ev_timer_start(w->loop, &w->sweep_timer);
+    ev_timer_init(&w->retry_timer, migrate_retry_cb, MIGRATE_RETRY_SEC, MIGRATE_RETRY_SEC);
 
     log_info("worker %d started (pid %d, generation %u, %d listening sockets)",
              params->index, (int)getpid(), params->generation, params->nlisten);

@@ -749,13 +749,22 @@ test_admin_token(void **state)
 
     load_err("admin = {\n  listen = \"0.0.0.0:11080\";\n};\n",
              ":2: admin.listen: 0.0.0.0:11080 is not a loopback address, so "
-             "admin.token must be set (or state-changing routes would be open "
-             "to the network)");
+             "admin.token must be set, or codis.product_auth or codis.dashboard "
+             "(or state-changing routes would be open to the network)");
     load_err("admin = { listen = \"[::]:11080\"; token = \"\"; };\n",
              ":1: admin.listen: [::]:11080 is not a loopback address, so "
-             "admin.token must be set (or state-changing routes would be open "
-             "to the network)");
+             "admin.token must be set, or codis.product_auth or codis.dashboard "
+             "(or state-changing routes would be open to the network)");
 
+    load_err("admin = { listen = \"0.0.0.0:11080\"; token = \"t0k\"; };\n"
+             "codis = { enabled = true; };\n",
+             ":1: admin.listen: 0.0.0.0:11080 is not a loopback address and "
+             "codis.enabled is true, so codis.product_auth or codis.dashboard "
+             "must be set (Codis's routes would be open to the network, or "
+             "refused to a dashboard on another host)");
+    c = load_ok("admin = { listen = \"0.0.0.0:11080\"; };\n"
+                "codis = { enabled = true; product_auth = \"pa\"; };\n");
+    conf_free(c);
     c = load_ok("admin = { listen = \"0.0.0.0:11080\"; token = \"t0k\"; };\n");
     assert_string_equal(c->admin.token, "t0k");
     conf_free(c);
