@@ -828,9 +828,9 @@ sub run_method {
         my $r = pipeline($s0, [ 'GET', $kerr ], [ 'SET', $kbad, 'x' ], [ 'INCR', $kcode ], [ 'GET', $ok_key ]);
         my $e = ref $r->[0] eq 'HASH' ? $r->[0]{err} : show($r->[0]);
         if ($m) {
-            # codis-proxy 3.2 itself was seen answering "bad slotsmgrt-exec-wrapper
-            # resp: ERR ..." there (PROTOCOL.md 5); cordis's README says "bad slotsmgrt resp".
-            like($e, qr/^ERR handle request, bad slotsmgrt(-exec-wrapper)? resp: ERR standin refuses \Q$kerr\E$/,
+            # codis-proxy 3.2 answers "bad slotsmgrt-exec-wrapper resp: ERR ..."
+            # there (PROTOCOL.md 5).
+            like($e, qr/^ERR handle request, bad slotsmgrt-exec-wrapper resp: ERR standin refuses \Q$kerr\E$/,
                  "$name: an error from SLOTSMGRT-EXEC-WRAPPER is the client's, prefixed");
         } else {
             like($e, qr/^ERR handle request, bad slotsmgrt resp: ERR standin refuses \Q$kerr\E$/,
