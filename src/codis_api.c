@@ -532,19 +532,6 @@ codis_api_get_overview(struct codis_call *c)
 
 /* --- PUT routes ------------------------------------------------------------------------------ */
 
-/*
- * Slot migration through a dashboard waits for the migration data path to
- * be declared ready: until then a slot that is locked or migrating is
- * refused as a whole request, before anything is applied.
- */
-static bool
-codis_api_is_migrating(json_t *item)
-{
-    const char *from = json_string_value(json_object_get(item, "migrate_from"));
-
-    return json_is_true(json_object_get(item, "locked")) || (from != NULL && from[0] != '\0');
-}
-
 static enum MHD_Result
 codis_api_put_fillslots(struct codis_call *c)
 {
@@ -574,15 +561,6 @@ codis_api_put_fillslots(struct codis_call *c)
                           || json_integer_value(v) > 1)) {
             json_decref(list);
             return codis_api_error(c->conn, "use of invalid forwarder method");
-        }
-        if (codis_api_is_migrating(item)) {
-            json_int_t id = json_integer_value(json_object_get(item, "id"));
-
-            json_decref(list);
-            log_warn("codis: fillslots refused: slot %lld is locked or migrating",
-                     (long long)id);
-            return codis_api_error(c->conn, "slot %lld: slot migration through cordis is not "
-                                   "available yet (locked or migrate_from set)", (long long)id);
         }
         /* Codis's object only: no backend_addr is an offline slot. */
         json_object_del(item, "group");

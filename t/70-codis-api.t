@@ -4,8 +4,8 @@
 # Codis's formulas (checked first against the values seen on a live Codis
 # cluster), the HTTP 800 errors, the dashboard's create-proxy sequence
 # (model, xping, fillslots of all 1024 slots, start, sentinels), "router is
-# not online" before start, routing changed by fillslots, the refusal of
-# locked and migrating slots (not available through the Codis route yet),
+# not online" before start, routing changed by fillslots, locked and
+# migrating slots (a parked request; SLOTSMGRT* refused by stock Redis),
 # stats with flags, slots, loglevel, forcegc, stats/reset, the /proxy
 # overview, a reload keeping the dashboard's slots, shutdown; and the
 # security rule: state-changing Codis routes only from loopback, from a
@@ -17,9 +17,10 @@ use warnings;
 use Digest::MD5 qw(md5_hex);
 use Digest::SHA qw(sha256_hex);
 use HTTP::Tiny;
+use IO::Select;
 use IO::Socket::INET;
 use JSON::PP ();
-use Test::More tests => 124;
+use Test::More tests => 131;
 use Time::HiRes qw(sleep time);
 
 use CordisTest;
@@ -238,25 +239,54 @@ is(resp_cmd($d1, 'EXISTS', 'foo'), 0, 'and not to group 1');
 is((http('GET', $admin, "/api/proxy/slots/$xauth")->{json} // [])->[$foo]{backend_addr}, $a2,
    'slots shows the move');
 
-# Slot migration through the Codis route: refused for now, nothing applied.
+# Slot states through the Codis route, as the dashboard sends them in a
+# migration (PROTOCOL.md 3): the slot objects are taken, shown back, and a
+# request for a locked slot waits until the lock goes. On stock Redis (no
+# SLOTSMGRT* commands) a migrating slot fails each keyed request the way
+# codis-proxy does (PROTOCOL.md 5).
+is_ok_reply(http('PUT', $admin, "/api/proxy/fillslots/$xauth",
+                 body => [ { id => 7, backend_addr => $a1, backend_addr_group_id => 1 },
+                           { id => $foo, locked => JSON::PP::true, backend_addr => $a1,
+                             backend_addr_group_id => 1, migrate_from => $a2,
+                             migrate_from_group_id => 2, forward_method => 1 } ]),
+            'fillslots with a locked, migrating slot: "OK"');
+is_deeply((http('GET', $admin, "/api/proxy/slots/$xauth")->{json} // [])->[$foo],
+          { id => $foo, locked => JSON::PP::true, backend_addr => $a1, backend_addr_group_id => 1,
+            migrate_from => $a2, migrate_from_group_id => 2, forward_method => 1 },
+          'slots shows the slot as the dashboard sent it');
+{
+    my $w = resp_connect($conf->{port});
+    resp_send($w, 'GET', 'foo');
+    my $sel = IO::Select->new($w);
+    ok(!$sel->can_read(0.3), 'a GET for the locked slot waits');
+    is_ok_reply(http('PUT', $admin, "/api/proxy/fillslots/$xauth",
+                     body => [ { id => $foo, backend_addr => $a1, backend_addr_group_id => 1,
+                                 migrate_from => $a2, migrate_from_group_id => 2,
+                                 forward_method => 1 } ]),
+                'fillslots unlocks it (semi-async migration from group 2)');
+    like((resp_read($w) // {})->{err} // '',
+         qr/^ERR handle request, bad slotsmgrt-exec-wrapper resp: ERR unknown command 'SLOTSMGRT-EXEC-WRAPPER'/,
+         '... then it goes through SLOTSMGRT-EXEC-WRAPPER, which stock Redis refuses (as codis-proxy on Redis 7)');
+    close $w;
+}
+is_ok_reply(http('PUT', $admin, "/api/proxy/fillslots/$xauth",
+                 body => [ { id => $foo, backend_addr => $a1, backend_addr_group_id => 1,
+                             migrate_from => $a2, migrate_from_group_id => 2, forward_method => 0 } ]),
+            'fillslots: sync migration from group 2');
+like((resp_cmd($s, 'GET', 'foo') // {})->{err} // '',
+     qr/^ERR handle request, bad slotsmgrt resp: ERR unknown command 'SLOTSMGRTTAGONE'/,
+     '... SLOTSMGRTTAGONE, refused by stock Redis, gives codis-proxy\'s error');
+is(resp_cmd($s, 'PING'), 'PONG', '... and the connection goes on');
+is_ok_reply(http('PUT', $admin, "/api/proxy/fillslots/$xauth",
+                 body => [ { id => $foo, backend_addr => $a2, backend_addr_group_id => 2 } ]),
+            'fillslots: the slot back on group 2, no state');
+is(resp_cmd($s, 'GET', 'foo'), 'moved', 'foo is served by group 2 again');
 is_codis_error(http('PUT', $admin, "/api/proxy/fillslots/$xauth",
-                    body => [ { id => 7, backend_addr => $a1, backend_addr_group_id => 1 },
-                              { id => $foo, locked => JSON::PP::true, backend_addr => $a1,
-                                backend_addr_group_id => 1, migrate_from => $a2,
-                                migrate_from_group_id => 2, forward_method => 1 } ]),
-               qr/slot $foo: slot migration through cordis is not available yet/,
-               'fillslots with a locked, migrating slot: 800, migration not available yet');
-is_codis_error(http('PUT', $admin, "/api/proxy/fillslots/$xauth",
-                    body => [ { id => $foo, backend_addr => $a1, backend_addr_group_id => 1,
-                                migrate_from => $a2, migrate_from_group_id => 2 } ]),
-               qr/not available yet/, 'fillslots with migrate_from alone: 800');
-is_codis_error(http('PUT', $admin, "/api/proxy/fillslots/$xauth",
-                    body => [ { id => $foo, locked => JSON::PP::true, backend_addr => $a2,
-                                backend_addr_group_id => 2 } ]),
-               qr/not available yet/, 'fillslots with locked alone: 800');
-is(resp_cmd($s, 'GET', 'foo'), 'moved', 'after the refusals foo is still served by group 2');
+                    body => [ { id => 7, backend_addr => $a2, backend_addr_group_id => 2 },
+                              { id => 3, backend_addr => $a1, forward_method => 2 } ]),
+               qr/^use of invalid forwarder method$/, 'a fillslots with one bad slot: 800');
 is((http('GET', $admin, "/api/proxy/slots/$xauth")->{json} // [])->[7]{backend_addr}, $a1,
-   'a refused fillslots applies none of its slots');
+   '... and none of its slots is applied');
 is_codis_error(http('PUT', $admin, "/api/proxy/fillslots/$xauth",
                     body => [ { id => 3, backend_addr => $a1, forward_method => 2 } ]),
                qr/^use of invalid forwarder method$/, 'forward_method 2: 800 invalid forwarder method');
