@@ -48,6 +48,8 @@ enum MHD_Result admin_reply_json(struct MHD_Connection *conn, unsigned status, j
 /* GET /api/proxy/model's and /api/proxy/stats's objects (new references);
  * cmd: with ops.cmd, the per-command figures. */
 json_t         *admin_model_json(struct admin *a);
+/* unix_time as "2026-12-07T16:49:08Z". */
+void            admin_iso_time(int64_t unix_time, char *buf, size_t size);
 json_t         *admin_stats_json(struct admin *a, bool cmd);
 /* Counters the API reports start again from zero. */
 void            admin_stats_reset(struct admin *a);

@@ -74,6 +74,14 @@ bool codis_api_closed(const struct master *m);
 /* After a binary upgrade: a codis-managed proxy keeps the slots and the
  * online state of the master it replaces. */
 void codis_api_adopt(struct master *m);
+/*
+ * The jodis registration (jodis.h) follows the config and the online
+ * state: the master calls update after start, PUT start and each reload,
+ * and stop first thing when it stops.
+ */
+void codis_api_jodis_update(struct master *m);
+void codis_api_jodis_stop(struct master *m);
+
 /* Frees what the master kept for the dashboard. */
 void codis_api_free(struct master *m);
 

@@ -93,6 +93,11 @@ struct conf {
                                    routes, as written ("a, b") */
         char    *host_admin;    /* admin_addr advertised in the model; "" = derived */
         char    *host_proxy;    /* proxy_addr advertised in the model; "" = derived */
+        char    *jodis_name;    /* coordinator kind: "zookeeper" (etcd is not supported) */
+        char    *jodis_addr;    /* ZooKeeper servers "host:port,..."; "" = no jodis */
+        char    *jodis_auth;    /* "user:password": digest auth and ACL; "" = none */
+        int64_t  jodis_timeout; /* ms: the ZooKeeper session timeout */
+        bool     jodis_compatible; /* Codis 2's node path */
         int      ndashboard;    /* entries used in dashboard_addrs */
         struct sockaddr_storage dashboard_addrs[CONF_DASHBOARD_MAX]; /* parsed, port 0 */
     } codis;

@@ -85,10 +85,10 @@ struct master {
     ev_io                 predecessor_io; /* channel from the master we upgraded from */
     const struct shm     *old_shm;       /* the segment of the master we upgraded from */
     pid_t                 old_master;    /* its pid: our parent until it exits */
-    unsigned              handoff_rr;
+    unsigned              handoff_rr;    /* round robin over workers taking handed-over clients */
     struct master_pending *pending;      /* control messages to retry, oldest first */
     struct master_pending **pending_tail;
-    ev_timer              pending_timer; /* retries them while any wait */    /* round robin over workers taking handed-over clients */
+    ev_timer              pending_timer; /* retries them while any wait */
     int64_t               started;       /* unix time the master started */
     /* last reload, for the log and the admin API */
     uint64_t              reloads_ok;

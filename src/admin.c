@@ -186,7 +186,7 @@ admin_error(struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
     return admin_json(conn, status, json_pack("{s:s}", "error", msg));
 }
 
-static void
+void
 admin_iso_time(int64_t unix_time, char *buf, size_t size)
 {
     time_t t = (time_t)unix_time;

@@ -24,6 +24,7 @@
 #include "admin.h"
 #include "codis_api.h"
 #include "conf.h"
+#include "jodis.h"
 #include "log.h"
 #include "master.h"
 #include "shm.h"
@@ -44,9 +45,12 @@
 
 /* What a dashboard told this master; kept across admin server restarts. */
 struct codis_api {
-    json_t *sentinels;      /* array of "host:port" strings */
-    bool    out_of_sync;    /* as the dashboard sent it */
-    bool    closing;        /* PUT /api/proxy/shutdown: closed from now on */
+    json_t       *sentinels;      /* array of "host:port" strings */
+    bool          out_of_sync;    /* as the dashboard sent it */
+    bool          closing;        /* PUT /api/proxy/shutdown: closed from now on */
+    struct jodis *jodis;          /* the ZooKeeper registration, while online */
+    char         *jodis_key;      /* what it was started with: servers, auth, path, data */
+    char          jodis_path[CORDIS_ADDR_LEN + 128];  /* its node; "" = none */
 };
 
 /* One call of a Codis route. */
@@ -75,6 +79,7 @@ void
 codis_api_free(struct master *m)
 {
     if (m->codis != NULL) {
+        codis_api_jodis_stop(m);
         json_decref(m->codis->sentinels);
         free(m->codis);
         m->codis = NULL;
@@ -337,6 +342,87 @@ codis_api_advertised(const char *listen, const char *host, char *out, size_t siz
     freeifaddrs(ifs);
 }
 
+/* --- jodis --------------------------------------------------------------------- */
+
+/* The node's data, as codis-proxy writes it: keys sorted, 4-space indent. */
+static char *
+codis_api_jodis_data(struct master *m, const char *token)
+{
+    const struct conf *conf = m->conf;
+    char proxy[CORDIS_ADDR_LEN + 64], admin[CORDIS_ADDR_LEN + 64], start[32];
+    json_t *o;
+    char *text;
+
+    codis_api_advertised(conf->proxy.listen, conf->codis.host_proxy, proxy, sizeof(proxy));
+    codis_api_advertised(conf->admin.listen, conf->codis.host_admin, admin, sizeof(admin));
+    admin_iso_time(m->started, start, sizeof(start));
+    o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "addr", proxy, "admin", admin, "start", start,
+                  "state", "online", "token", token);
+    text = o != NULL ? json_dumps(o, JSON_INDENT(4) | JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+    return text;
+}
+
+void
+codis_api_jodis_stop(struct master *m)
+{
+    struct codis_api *c = m->codis;
+
+    if (c == NULL || c->jodis == NULL) {
+        return;
+    }
+    jodis_stop(c->jodis);   /* deletes the node: clients stop choosing us */
+    c->jodis = NULL;
+    free(c->jodis_key);
+    c->jodis_key = NULL;
+    c->jodis_path[0] = '\0';
+}
+
+void
+codis_api_jodis_update(struct master *m)
+{
+    const struct conf *conf = m->conf;
+    char token[CODIS_API_HEX_LEN], path[sizeof(m->codis->jodis_path)];
+    struct codis_api *c;
+    char *data, *key = NULL;
+
+    if (conf->codis.jodis_addr[0] == '\0' || !codis_api_online(m)) {
+        codis_api_jodis_stop(m);
+        return;
+    }
+    c = codis_api_state(m);
+    codis_api_token(m, token);
+    data = codis_api_jodis_data(m, token);
+    if (c == NULL || data == NULL
+        || !jodis_path(path, sizeof(path), conf->product_name, token,
+                       conf->codis.jodis_compatible)
+        || asprintf(&key, "%s\n%s\n%lld\n%s\n%s", conf->codis.jodis_addr,
+                    conf->codis.jodis_auth, (long long)conf->codis.jodis_timeout, path,
+                    data) < 0) {
+        log_error("jodis: cannot make the registration (out of memory or product_name too "
+                  "long)");
+        free(data);
+        return;
+    }
+    if (c->jodis != NULL && strcmp(c->jodis_key, key) == 0) {
+        free(key);
+        free(data);
+        return;   /* registered as configured already */
+    }
+    codis_api_jodis_stop(m);
+    c->jodis = jodis_start(conf->codis.jodis_addr, conf->codis.jodis_auth,
+                           (int)conf->codis.jodis_timeout, path, data);
+    free(data);
+    if (c->jodis == NULL) {
+        log_error("jodis: cannot start the ZooKeeper registration of %s", path);
+        free(key);
+        return;
+    }
+    log_info("jodis: registering %s at %s", path, conf->codis.jodis_addr);
+    c->jodis_key = key;
+    snprintf(c->jodis_path, sizeof(c->jodis_path), "%s", path);
+}
+
 void
 codis_api_model(struct master *m, json_t *model)
 {
@@ -364,6 +450,11 @@ codis_api_model(struct master *m, json_t *model)
     }
     json_object_set_new(model, "sys", json_string(sys));
     json_object_set_new(model, "datacenter", json_string(conf->codis.datacenter));
+    if (m->codis != NULL && m->codis->jodis != NULL) {
+        json_object_set_new(model, "jodis_path", json_string(m->codis->jodis_path));
+        json_object_set_new(model, "jodis_state",
+                            json_string(jodis_state_name(jodis_state(m->codis->jodis))));
+    }
 }
 
 void
@@ -486,10 +577,14 @@ codis_api_config_json(const struct conf *conf)
 
     o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}",
                   "proto_type", "tcp4", "proxy_addr", conf->proxy.listen,
-                  "admin_addr", conf->admin.listen, "jodis_name", "", "jodis_addr", "",
+                  "admin_addr", conf->admin.listen, "jodis_name", conf->codis.jodis_name,
+                  "jodis_addr", conf->codis.jodis_addr,
                   "product_name", conf->product_name,
                   "proxy_max_clients", conf->proxy.max_clients);
     json_object_set_new(o, "proxy_datacenter", json_string(conf->codis.datacenter));
+    json_object_set_new(o, "jodis_auth", json_string(conf->codis.jodis_auth[0] ? "******" : ""));
+    json_object_set_new(o, "jodis_timeout", codis_api_duration(conf->codis.jodis_timeout));
+    json_object_set_new(o, "jodis_compatible", json_boolean(conf->codis.jodis_compatible));
     json_object_set_new(o, "backend_ping_period", codis_api_duration(conf->backend.ping_period));
     json_object_set_new(o, "backend_recv_timeout", codis_api_duration(conf->backend.recv_timeout));
     json_object_set_new(o, "backend_send_timeout", codis_api_duration(conf->backend.send_timeout));
@@ -580,6 +675,7 @@ codis_api_put_start(struct codis_call *c)
     if (__atomic_exchange_n(&c->m->shm->header.online, 1, __ATOMIC_ACQ_REL) == 0) {
         log_info("codis: proxy started: clients are served");
     }
+    codis_api_jodis_update(c->m);   /* online: clients may find us now */
     return codis_api_ok(c);
 }
 

@@ -156,6 +156,16 @@ static const struct conf_option conf_options[] = {
       "", 0, 0, CONF_LIVE },
     { "codis.host_proxy", CONF_T_STRING, CONF_OFF(codis.host_proxy),
       "", 0, 0, CONF_LIVE },
+    { "codis.jodis_name", CONF_T_STRING, CONF_OFF(codis.jodis_name),
+      "zookeeper", 0, 0, CONF_LIVE },
+    { "codis.jodis_addr", CONF_T_STRING, CONF_OFF(codis.jodis_addr),
+      "", 0, 0, CONF_LIVE },
+    { "codis.jodis_auth", CONF_T_STRING, CONF_OFF(codis.jodis_auth),
+      "", 0, 0, CONF_LIVE },
+    { "codis.jodis_timeout", CONF_T_DURATION, CONF_OFF(codis.jodis_timeout),
+      "20s", 1000, 10 * CONF_MIN, CONF_LIVE },
+    { "codis.jodis_compatible", CONF_T_BOOL, CONF_OFF(codis.jodis_compatible),
+      "false", 0, 0, CONF_LIVE },
 };
 
 /* Sections of the table: "proxy" holds proxy.listen and friends. */
@@ -1166,6 +1176,29 @@ conf_apply_product_auth(struct conf_ctx *ctx)
     return CORDIS_OK;
 }
 
+/* codis.jodis_*: ZooKeeper only; auth as "user:password", as Codis takes it. */
+static int
+conf_check_jodis(struct conf_ctx *ctx)
+{
+    const struct conf *conf = ctx->conf;
+    const char        *auth = conf->codis.jodis_auth;
+
+    if (strcmp(conf->codis.jodis_name, "zookeeper") != 0) {
+        return conf_error(ctx, config_lookup(&ctx->cfg, "codis.jodis_name"), "codis.jodis_name",
+                          "\"%s\" is not supported: cordis registers in ZooKeeper only "
+                          "(\"zookeeper\")", conf->codis.jodis_name);
+    }
+    if (auth[0] != '\0' && (strchr(auth, ':') == NULL || auth[0] == ':')) {
+        return conf_error(ctx, config_lookup(&ctx->cfg, "codis.jodis_auth"), "codis.jodis_auth",
+                          "expected \"user:password\"");
+    }
+    if (conf->codis.jodis_addr[0] != '\0' && strchr(conf->codis.jodis_addr, '/') != NULL) {
+        return conf_error(ctx, config_lookup(&ctx->cfg, "codis.jodis_addr"), "codis.jodis_addr",
+                          "expected \"host:port[,host:port...]\" (no chroot path)");
+    }
+    return CORDIS_OK;
+}
+
 static int
 conf_check_admin(struct conf_ctx *ctx)
 {
@@ -1412,6 +1445,7 @@ conf_load_text(const char *path, const char *text, size_t size,
         || conf_read_slots(&ctx) != CORDIS_OK
         || conf_read_dashboard(&ctx) != CORDIS_OK
         || conf_apply_product_auth(&ctx) != CORDIS_OK
+        || conf_check_jodis(&ctx) != CORDIS_OK
         || conf_check_admin(&ctx) != CORDIS_OK) {
         goto done;
     }

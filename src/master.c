@@ -429,6 +429,8 @@ master_stop(struct master *m, enum master_state state)
         return;
     }
     m->state = state;
+    /* Out of ZooKeeper first: clients stop choosing us while we drain. */
+    codis_api_jodis_stop(m);
     if (m->upgrade_pid == 0) {
         notify_stopping();
     }
@@ -568,6 +570,7 @@ master_reload_apply(struct master *m)
     free(text);
     master_apply_live(m, old, conf);
     m->conf = conf;
+    codis_api_jodis_update(m);   /* new servers, auth or path: registered again */
     if (admin_fd >= 0) {
         /* The admin server moves to the socket bound above, from the loop:
          * this reload may be running inside one of its own requests. */
@@ -941,6 +944,7 @@ master_run(const struct master_options *opts, struct conf *conf,
     }
     notify_status("%d workers on %s", conf->proxy.workers, conf->proxy.listen);
     notify_ready();
+    codis_api_jodis_update(m);   /* online already unless a dashboard starts us */
 
     ev_run(m->loop, 0);
 
