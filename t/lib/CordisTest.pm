@@ -37,11 +37,21 @@ sub tmpdir {
     return $tmp;
 }
 
-# A port nobody listens on now (bound and released at once).
+# A port nobody listens on now (bound and released at once), below the
+# kernel's ephemeral range: outgoing connections (clients, cordis to its
+# backends) take ports from that range, and one could take ours between
+# this check and the server's bind.
 my %given;
+my ($port_lo, $port_hi) = (20000, 32767);
+if (open(my $fh, '<', '/proc/sys/net/ipv4/ip_local_port_range')) {
+    my ($lo) = split ' ', scalar(<$fh> // '');
+    $port_hi = $lo - 1 if defined $lo && $lo =~ /^\d+$/ && $lo > 12000 && $lo - 1 < $port_hi;
+    $port_lo = 10000 if $port_hi - $port_lo < 5000;
+    close $fh;
+}
 sub free_port {
     for (1 .. 100) {
-        my $port = 20000 + int(rand(30000));
+        my $port = $port_lo + int(rand($port_hi - $port_lo + 1));
         next if $given{$port};
         my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port,
                                       Proto => 'tcp', ReuseAddr => 0, Listen => 1)
