@@ -82,6 +82,10 @@ void codis_api_adopt(struct master *m);
 void codis_api_jodis_update(struct master *m);
 void codis_api_jodis_stop(struct master *m);
 
+/* The sentinels a dashboard sent (an array of "host:port"; borrowed, never
+ * NULL). */
+json_t *codis_api_sentinel_list(const struct master *m);
+
 /* Frees what the master kept for the dashboard. */
 void codis_api_free(struct master *m);
 

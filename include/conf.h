@@ -26,11 +26,18 @@
 /* Addresses in codis.dashboard. */
 #define CONF_DASHBOARD_MAX 16
 
+/* Sentinels in sentinel.addrs. */
+#define CONF_SENTINELS_MAX 16
+/* Longest name a sentinel monitors a group under, and the NUL. */
+#define CONF_SENTINEL_NAME_LEN 128
+
 struct conf_group {
     int   id;                                  /* 1..65535, unique */
     char  primary[CORDIS_ADDR_LEN];            /* "host:port" */
     int   nreplicas;                           /* entries used in replicas */
     char  replicas[CORDIS_MAX_REPLICAS][CORDIS_ADDR_LEN];
+    char  sentinel[CONF_SENTINEL_NAME_LEN];    /* the sentinels' name for it; default
+                                                  "<product_name>-<id>", as Codis's */
 };
 
 struct conf {
@@ -76,7 +83,8 @@ struct conf {
         int      databases;     /* SELECT range is 0..databases-1 */
         int      primary_parallel; /* connections per primary, per db, per worker */
         int      replica_parallel; /* connections per replica, per db, per worker */
-        bool     primary_only;  /* never read from replicas */
+        bool     primary_only;  /* never read from replicas (Codis's switch) */
+        bool     replica_reads; /* read-only commands may go to a replica */
         int64_t  ping_period;   /* ms between keepalive PINGs; 0 = off */
         int64_t  connect_timeout; /* ms */
         int64_t  recv_timeout;  /* ms a request may wait for its reply */
@@ -101,6 +109,14 @@ struct conf {
         int      ndashboard;    /* entries used in dashboard_addrs */
         struct sockaddr_storage dashboard_addrs[CONF_DASHBOARD_MAX]; /* parsed, port 0 */
     } codis;
+
+    struct {
+        char    *addrs;         /* "host:port, host:port" as written */
+        char    *auth;          /* the sentinels' requirepass; "" = none */
+        int64_t  timeout;       /* ms for one exchange with a sentinel or server */
+        int      naddrs;        /* entries used in addr */
+        char     addr[CONF_SENTINELS_MAX][CORDIS_ADDR_LEN];
+    } sentinel;
 
     int                 ngroups;
     struct conf_group  *groups;             /* ngroups entries, file order */

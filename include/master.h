@@ -20,6 +20,8 @@
 struct conf;
 struct admin;
 struct codis_api;
+struct ha;
+struct sentinel;
 
 struct master_options {
     const char *conf_path;   /* -c */
@@ -78,6 +80,8 @@ struct master {
     int                   exit_status;
     struct admin         *admin;         /* admin HTTP server; NULL when not listening */
     struct codis_api     *codis;         /* what a codis-dashboard told us (codis_api.h) */
+    struct ha            *ha;            /* primaries learned while running (ha.h) */
+    struct sentinel      *sentinel;      /* following Redis Sentinel (sentinel.h) */
     ev_timer              admin_move;    /* moves the admin server after a reload */
     int                   admin_move_fd; /* its new socket until then; -1 = none */
     pid_t                 upgrade_pid;   /* new master started by USR2; 0 = none */

@@ -18,6 +18,7 @@
 #include <microhttpd.h>
 
 #include "admin.h"
+#include "ha.h"
 #include "codis_api.h"
 #include "command.h"
 #include "conf.h"
@@ -1001,6 +1002,37 @@ admin_authorize(struct admin *a, struct MHD_Connection *conn, bool *ok)
     return MHD_YES;
 }
 
+/* PUT /api/proxy/primary {"group": 1, "primary": "host:port"}: an
+ * operator's choice of a group's primary (as a failover would), which
+ * Sentinel leaves alone; "primary": "" lifts it (the file's primary, then
+ * whatever the sentinels say). */
+static enum MHD_Result
+admin_put_primary(struct admin *a, struct MHD_Connection *conn, struct admin_request *req)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body != NULL ? req->body : "", req->len, 0, &jerr);
+    json_t *gid = json_object_get(body, "group");
+    const char *addr = json_string_value(json_object_get(body, "primary"));
+    char err[200];
+    int rc;
+
+    if (!json_is_integer(gid) || addr == NULL || json_integer_value(gid) < 1
+        || json_integer_value(gid) > 65535) {
+        json_decref(body);
+        return admin_error(conn, MHD_HTTP_BAD_REQUEST, "expected {\"group\": <id>, "
+                           "\"primary\": \"host:port\"}");
+    }
+    rc = addr[0] == '\0'
+         ? ha_release(a->m, (unsigned)json_integer_value(gid), err, sizeof(err))
+         : ha_set_primary(a->m, (unsigned)json_integer_value(gid), addr, HA_SOURCE_ADMIN, -1,
+                          err, sizeof(err));
+    json_decref(body);
+    if (rc != CORDIS_OK) {
+        return admin_error(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
+    }
+    return admin_json(conn, MHD_HTTP_OK, json_pack("{s:b}", "ok", 1));
+}
+
 static enum MHD_Result
 admin_put(struct admin *a, struct MHD_Connection *conn, const char *url,
           struct admin_request *req)
@@ -1020,6 +1052,9 @@ admin_put(struct admin *a, struct MHD_Connection *conn, const char *url,
     }
     if (strcmp(url, "/api/proxy/fillslots") == 0) {
         return admin_put_fillslots(a, conn, req);
+    }
+    if (strcmp(url, "/api/proxy/primary") == 0) {
+        return admin_put_primary(a, conn, req);
     }
     if (strcmp(url, "/api/proxy/stats/reset") == 0) {
         admin_stats_reset(a);

@@ -24,9 +24,11 @@
 #include "admin.h"
 #include "codis_api.h"
 #include "conf.h"
+#include "ha.h"
 #include "jodis.h"
 #include "log.h"
 #include "master.h"
+#include "sentinel.h"
 #include "shm.h"
 #include "util.h"
 
@@ -84,6 +86,20 @@ codis_api_free(struct master *m)
         free(m->codis);
         m->codis = NULL;
     }
+}
+
+json_t *
+codis_api_sentinel_list(const struct master *m)
+{
+    static json_t *none;
+
+    if (m->codis != NULL && m->codis->sentinels != NULL) {
+        return m->codis->sentinels;
+    }
+    if (none == NULL) {
+        none = json_array();
+    }
+    return none;
 }
 
 bool
@@ -460,13 +476,37 @@ codis_api_model(struct master *m, json_t *model)
 void
 codis_api_stats(struct master *m, json_t *stats)
 {
-    json_t *sentinels = json_object();
+    json_t *sentinels = json_object(), *learned = ha_json(m), *masters = json_object(), *v;
     struct codis_api *c = m->codis;
+    const char *gid;
 
     if (c != NULL && json_array_size(c->sentinels) > 0) {
         json_object_set(sentinels, "servers", c->sentinels);
+    } else if (m->conf->sentinel.naddrs > 0) {
+        json_t *list = json_array();
+
+        for (int i = 0; i < m->conf->sentinel.naddrs; i++) {
+            json_array_append_new(list, json_string(m->conf->sentinel.addr[i]));
+        }
+        json_object_set_new(sentinels, "servers", list);
     }
+    /* Codis's masters and switched: the groups Sentinel moved, which tells
+     * a dashboard to look at the sentinels itself. */
+    json_object_foreach(learned, gid, v) {
+        if (strcmp(json_string_value(json_object_get(v, "source")), "sentinel") == 0) {
+            json_object_set(masters, gid, json_object_get(v, "primary"));
+        }
+    }
+    if (json_object_size(masters) > 0) {
+        json_object_set(sentinels, "masters", masters);
+        json_object_set_new(sentinels, "switched", json_true());
+    }
+    json_decref(masters);
     json_object_set_new(stats, "sentinels", sentinels);
+    /* cordis's own view: each sentinel's state, and every primary that is
+     * not the file's, with where it came from. */
+    json_object_set_new(stats, "ha", json_pack("{s:o, s:o}", "sentinel", sentinel_json(m),
+                                               "primaries", learned));
 }
 
 /* --- GET routes --------------------------------------------------------------------------- */
@@ -714,6 +754,7 @@ codis_api_put_sentinels(struct codis_call *c)
     if (c->arg != NULL) {   /* rewatch */
         log_info("codis: rewatch sentinels = [%s]",
                  codis_api_list_text(state->sentinels, list, sizeof(list)));
+        sentinel_rewatch(c->m);
         return codis_api_ok(c);
     }
     body = json_loadb(c->body != NULL ? c->body : "", c->len, 0, &jerr);
@@ -743,6 +784,7 @@ codis_api_put_sentinels(struct codis_call *c)
     json_decref(body);
     log_info("codis: set sentinels = [%s]",
              codis_api_list_text(state->sentinels, list, sizeof(list)));
+    sentinel_update(c->m);   /* followed unless sentinel.addrs names others */
     return codis_api_ok(c);
 }
 

@@ -135,6 +135,8 @@ static const struct conf_option conf_options[] = {
       "1", 1, 64, CONF_LIVE },
     { "backend.primary_only", CONF_T_BOOL, CONF_OFF(backend.primary_only),
       "false", 0, 0, CONF_LIVE },
+    { "backend.replica_reads", CONF_T_BOOL, CONF_OFF(backend.replica_reads),
+      "false", 0, 0, CONF_LIVE },
     { "backend.ping_period", CONF_T_DURATION, CONF_OFF(backend.ping_period),
       "5s", 0, CONF_HOUR, CONF_LIVE },
     { "backend.connect_timeout", CONF_T_DURATION,
@@ -156,6 +158,12 @@ static const struct conf_option conf_options[] = {
       "", 0, 0, CONF_LIVE },
     { "codis.host_proxy", CONF_T_STRING, CONF_OFF(codis.host_proxy),
       "", 0, 0, CONF_LIVE },
+    { "sentinel.addrs", CONF_T_STRING, CONF_OFF(sentinel.addrs),
+      "", 0, 0, CONF_LIVE },
+    { "sentinel.auth", CONF_T_STRING, CONF_OFF(sentinel.auth),
+      "", 0, 0, CONF_LIVE },
+    { "sentinel.timeout", CONF_T_DURATION, CONF_OFF(sentinel.timeout),
+      "1s", 10, 60 * CONF_SEC, CONF_LIVE },
     { "codis.jodis_name", CONF_T_STRING, CONF_OFF(codis.jodis_name),
       "zookeeper", 0, 0, CONF_LIVE },
     { "codis.jodis_addr", CONF_T_STRING, CONF_OFF(codis.jodis_addr),
@@ -170,11 +178,11 @@ static const struct conf_option conf_options[] = {
 
 /* Sections of the table: "proxy" holds proxy.listen and friends. */
 static const char *const conf_sections[] = {
-    "log", "proxy", "admin", "session", "backend", "codis",
+    "log", "proxy", "admin", "session", "backend", "codis", "sentinel",
 };
 /* Top-level lists read by their own code rather than the table. */
 static const char *const conf_lists[] = { "groups", "slots" };
-static const char *const conf_group_members[] = { "id", "primary", "replicas" };
+static const char *const conf_group_members[] = { "id", "primary", "replicas", "sentinel" };
 static const char *const conf_slot_members[] = { "range", "group" };
 
 static const char *const conf_level_names[] = {
@@ -823,7 +831,7 @@ static int
 conf_read_group(struct conf_ctx *ctx, const config_setting_t *entry, int index,
                 struct conf_group *grp)
 {
-    config_setting_t *id, *primary, *replicas;
+    config_setting_t *id, *primary, *replicas, *sentinel;
     char              name[CONF_NAME_LEN], option[CONF_NAME_LEN * 2];
     char              key[CORDIS_ADDR_LEN * 2];
     long long         v;
@@ -872,6 +880,24 @@ conf_read_group(struct conf_ctx *ctx, const config_setting_t *entry, int index,
         || conf_check_addr_unique(ctx, primary, option, key, grp, 0)
             != CORDIS_OK) {
         return CORDIS_ERROR;
+    }
+
+    sentinel = config_setting_get_member(entry, "sentinel");
+    snprintf(option, sizeof(option), "%s.sentinel", name);
+    if (sentinel != NULL) {
+        const char *text = config_setting_get_string(sentinel);
+
+        if (text == NULL || text[0] == '\0' || strlen(text) >= sizeof(grp->sentinel)
+            || strpbrk(text, " \t\r\n") != NULL) {
+            return conf_error(ctx, sentinel, option, "expected the name the sentinels monitor "
+                              "this group's primary under (no spaces, at most %d bytes)",
+                              (int)sizeof(grp->sentinel) - 1);
+        }
+        snprintf(grp->sentinel, sizeof(grp->sentinel), "%s", text);
+    } else {
+        /* Codis names its groups' masters "<product_name>-<gid>". */
+        snprintf(grp->sentinel, sizeof(grp->sentinel), "%.100s-%d", ctx->conf->product_name,
+                 grp->id);
     }
 
     replicas = config_setting_get_member(entry, "replicas");
@@ -1116,6 +1142,48 @@ conf_read_dashboard(struct conf_ctx *ctx)
                               "(no port, no host names)", conf_quote(word, q, sizeof(q)));
         }
         conf->codis.ndashboard++;
+    }
+    return CORDIS_OK;
+}
+
+/* sentinel.addrs: "host:port" entries split by commas or spaces. */
+static int
+conf_read_sentinels(struct conf_ctx *ctx)
+{
+    struct conf      *conf = ctx->conf;
+    config_setting_t *s = config_lookup(&ctx->cfg, "sentinel.addrs");
+    const char       *p = conf->sentinel.addrs;
+    char              q[CONF_QUOTE_LEN + 16];
+
+    conf->sentinel.naddrs = 0;
+    while (*p != '\0') {
+        size_t len = strcspn(p, ", \t");
+        struct sockaddr_storage ss;
+        socklen_t sslen;
+        char *dst;
+
+        if (len == 0) {
+            p++;
+            continue;
+        }
+        if (conf->sentinel.naddrs >= CONF_SENTINELS_MAX) {
+            return conf_error(ctx, s, "sentinel.addrs", "more than %d sentinels",
+                              CONF_SENTINELS_MAX);
+        }
+        dst = conf->sentinel.addr[conf->sentinel.naddrs];
+        if (len >= CORDIS_ADDR_LEN) {
+            return conf_error(ctx, s, "sentinel.addrs", "%s is not an address; expected "
+                              CONF_ADDRESS_HINT, conf_quote(p, q, sizeof(q)));
+        }
+        memcpy(dst, p, len);
+        dst[len] = '\0';
+        p += len;
+        if (util_parse_addr(dst, &ss, &sslen) != CORDIS_OK) {
+            return conf_error(ctx, s, "sentinel.addrs", "%s is not an address; expected "
+                              "addresses such as \"127.0.0.1:26379, 127.0.0.1:26380\"",
+                              conf_quote(dst, q, sizeof(q)));
+        }
+        conf->sentinel.naddrs++;
     }
     return CORDIS_OK;
 }
@@ -1444,6 +1512,7 @@ conf_load_text(const char *path, const char *text, size_t size,
         || conf_read_groups(&ctx) != CORDIS_OK
         || conf_read_slots(&ctx) != CORDIS_OK
         || conf_read_dashboard(&ctx) != CORDIS_OK
+        || conf_read_sentinels(&ctx) != CORDIS_OK
         || conf_apply_product_auth(&ctx) != CORDIS_OK
         || conf_check_jodis(&ctx) != CORDIS_OK
         || conf_check_admin(&ctx) != CORDIS_OK) {

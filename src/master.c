@@ -35,6 +35,7 @@
 #include "codis_api.h"
 #include "conf.h"
 #include "daemon.h"
+#include "ha.h"
 #include "ctl.h"
 #include "cordis.h"
 #include "listen.h"
@@ -45,6 +46,7 @@
 #include "proctitle.h"
 #include "relay.h"
 #include "router.h"
+#include "sentinel.h"
 #include "shm.h"
 #include "signals.h"
 #include "stats_view.h"
@@ -140,6 +142,7 @@ master_publish(struct master *m, const struct conf *conf, const char *text,
         return CORDIS_ERROR;
     }
     router_table_from_conf(conf, route);
+    ha_adjust_route(m, conf, route);   /* primaries learned from Sentinel stay */
     m->shm->header.log_level = conf->log.level;
     if (shm_conf_publish(m->shm, conf->path, text, size) != CORDIS_OK) {
         free(route);
@@ -571,6 +574,7 @@ master_reload_apply(struct master *m)
     master_apply_live(m, old, conf);
     m->conf = conf;
     codis_api_jodis_update(m);   /* new servers, auth or path: registered again */
+    sentinel_update(m);
     if (admin_fd >= 0) {
         /* The admin server moves to the socket bound above, from the loop:
          * this reload may be running inside one of its own requests. */
@@ -945,13 +949,16 @@ master_run(const struct master_options *opts, struct conf *conf,
     notify_status("%d workers on %s", conf->proxy.workers, conf->proxy.listen);
     notify_ready();
     codis_api_jodis_update(m);   /* online already unless a dashboard starts us */
+    sentinel_update(m);
 
     ev_run(m->loop, 0);
 
     log_info("master exiting");
     relay_forget(m);
     admin_stop(m->admin);
+    sentinel_stop(m);
     codis_api_free(m);
+    ha_free(m);
     shm_unmap_old(m->old_shm);
     if (ev_is_active(&m->predecessor_io)) {
         ev_io_stop(m->loop, &m->predecessor_io);
