@@ -72,6 +72,8 @@ struct backend_conn {
     bool                  in_use;       /* private: held by a client (else idle in the pool) */
     bool                  dirty;        /* private: may hold WATCHes (UNWATCH before reuse) */
     bool                  dead;         /* closed; freed at the flush point */
+    struct backend_conn **holder;       /* private: the client's pointer to it, set to
+                                           NULL when it closes (pinned.c) */
     struct backend_conn  *pool_next;    /* server's idle pool */
     struct backend_conn  *pprev, *pnext;/* worker's list of private and pub/sub connections */
 };

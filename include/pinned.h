@@ -50,6 +50,8 @@ struct pinned {
     bool                   multi;      /* between MULTI and EXEC / DISCARD */
     bool                   aborted;    /* a command failed to queue: EXEC aborts */
     bool                   watching;   /* WATCH went out on conn */
+    bool                   watch_lost; /* conn closed while WATCHing: the next EXEC
+                                          aborts, as if a watched key changed */
     bool                   blocking;   /* a blocking command is on conn */
 };
 

@@ -870,6 +870,10 @@ backend_conn_close(struct worker *w, struct backend_conn *c, const char *why)
     if (!c->in_use && c->kind == BACKEND_PRIVATE) {
         backend_pool_unlink(c);
     }
+    if (c->holder != NULL) {
+        *c->holder = NULL;   /* the client holding it sees it gone, not freed */
+        c->holder = NULL;
+    }
     c->in_use = true;
     c->dead = true;
     if (c->head != NULL) {

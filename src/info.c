@@ -15,6 +15,7 @@
 #include "command.h"
 #include "conf.h"
 #include "info.h"
+#include "pinned.h"
 #include "local.h"
 #include "reply.h"
 #include "request.h"
@@ -426,11 +427,20 @@ info_server(struct worker *w, struct reply *r, const char *version)
 static void
 info_clients(struct worker *w, struct reply *r)
 {
+    uint64_t blocked = 0;
+
+    /* Clients waiting in a blocking command, in every worker. */
+    for (int row = 0; row < SHM_ROWS; row++) {
+        if (w->shm->rows[row].in_use) {
+            blocked += __atomic_load_n(&w->shm->rows[row].pinned[PINNED_BLOCKING],
+                                       __ATOMIC_RELAXED);
+        }
+    }
     reply_printf(r, "connected_clients:%u\r\ncluster_connections:0\r\nmaxclients:%d\r\n"
                  "client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\n"
-                 "blocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                 "blocked_clients:%llu\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
                  __atomic_load_n(&w->shm->header.clients, __ATOMIC_RELAXED),
-                 w->conf->proxy.max_clients);
+                 w->conf->proxy.max_clients, (unsigned long long)blocked);
 }
 
 /* The stats cordis keeps itself, in place of the groups' (the groups saw

@@ -25,6 +25,7 @@
 static const char pinned_multi_cmd[] = "*1\r\n$5\r\nMULTI\r\n";
 static const char pinned_exec_cmd[] = "*1\r\n$4\r\nEXEC\r\n";
 static const char pinned_empty_array[] = "*0\r\n";
+static const char pinned_null_array[] = "*-1\r\n";
 static const char pinned_ok[] = "+OK\r\n";
 static const char pinned_queued[] = "+QUEUED\r\n";
 static const char pinned_crossslot[] = "CROSSSLOT Keys in request don't hash to the same slot";
@@ -132,6 +133,7 @@ pinned_take_conn(struct worker *w, struct session *s, struct backend_server *ser
         pinned_release_place(w, s);
         return NULL;
     }
+    p->conn->holder = &p->conn;
     return p->conn;
 }
 
@@ -141,12 +143,15 @@ pinned_give_conn(struct worker *w, struct session *s)
 {
     struct pinned *p = s->pin;
 
-    if (p == NULL || p->conn == NULL) {
+    if (p == NULL) {
         return;
     }
-    p->conn->dirty = p->conn->dirty || p->watching;
-    backend_private_give(w, p->conn);
-    p->conn = NULL;
+    if (p->conn != NULL) {
+        p->conn->holder = NULL;
+        p->conn->dirty = p->conn->dirty || p->watching;
+        backend_private_give(w, p->conn);
+        p->conn = NULL;
+    }
     p->watching = false;
     pinned_release_place(w, s);
 }
@@ -397,7 +402,18 @@ pinned_exec(struct worker *w, struct session *s, struct req *req)
     if (p->aborted) {
         pinned_end_multi(p);
         pinned_give_conn(w, s);
+        p->watch_lost = false;
         req_set_error(req, "EXECABORT Transaction discarded because of previous errors.");
+        goto finish;
+    }
+    if (p->watch_lost) {
+        /* The connection that held the WATCHes is gone (CLIENT UNBLOCK,
+         * a backend restart): nothing can say the keys are untouched, so
+         * the transaction is aborted as Redis aborts it when they changed. */
+        p->watch_lost = false;
+        pinned_end_multi(p);
+        pinned_give_conn(w, s);
+        req_set_static_reply(req, pinned_null_array, sizeof(pinned_null_array) - 1);
         goto finish;
     }
     if (p->conn == NULL && p->nqueued == 0) {
@@ -586,6 +602,10 @@ pinned_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
         req_finish(w, req);
         return;
     }
+    if (p->watching && p->conn == NULL) {
+        p->watch_lost = true;   /* its connection closed since the WATCH */
+        pinned_give_conn(w, s);
+    }
     switch (req->cmd->id) {
     case COMMAND_MULTI:
         if (p->multi) {
@@ -607,6 +627,7 @@ pinned_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
         }
         pinned_end_multi(p);
         pinned_give_conn(w, s);   /* DISCARD forgets the WATCHes too */
+        p->watch_lost = false;
         p->server = NULL;
         req_set_static_reply(req, pinned_ok, sizeof(pinned_ok) - 1);
         pinned_update_kinds(w, s);
@@ -615,6 +636,7 @@ pinned_dispatch(struct worker *w, struct session *s, struct req *req, int argc,
         pinned_watch(w, s, req, argc, argv);
         return;
     case COMMAND_UNWATCH:
+        p->watch_lost = false;
         if (p->conn == NULL || !p->watching) {
             req_set_static_reply(req, pinned_ok, sizeof(pinned_ok) - 1);
             break;
@@ -639,6 +661,7 @@ pinned_reset(struct worker *w, struct session *s)
         pinned_end_multi(p);
         pinned_give_conn(w, s);
         p->server = NULL;
+        p->watch_lost = false;
     }
     pubsub_reset(w, s);
     pinned_update_kinds(w, s);
@@ -659,6 +682,7 @@ pinned_close(struct worker *w, struct session *s)
     }
     if (p != NULL) {
         if (p->conn != NULL) {
+            p->conn->holder = NULL;   /* p is freed below */
             if (p->conn->inflight > 0) {
                 /* Blocked, or EXEC on its way: the connection cannot be
                  * reused mid-request; closing it frees the backend too. */
