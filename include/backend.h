@@ -93,6 +93,9 @@ struct backend_server {
     bool                  retired;      /* no longer in the route table */
     struct stats_backend *stats;        /* its counters in our stats row; NULL if none free */
     uint16_t              group;        /* the group it is the primary of */
+    bool                  replica;      /* a replica in the route (replica.c) */
+    bool                  stale;        /* ROLE says its link to the primary is down */
+    int64_t               probed_at;    /* usec of the last ROLE asked */
     unsigned              mark;         /* route rebuild bookkeeping */
     struct backend_conn  *pool;         /* idle private connections */
     unsigned              npool;
@@ -104,6 +107,8 @@ struct backend_server {
 
 /* Finds or creates the server for addr in the worker. NULL on bad address. */
 struct backend_server *backend_server_get(struct worker *w, const char *addr);
+/* The same for a replica (backend.replica_parallel connections per db). */
+struct backend_server *backend_replica_get(struct worker *w, const char *addr);
 /* Closes and frees servers marked retired once nothing is in flight on them. */
 void backend_servers_collect(struct worker *w, bool force);
 

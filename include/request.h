@@ -95,6 +95,8 @@ struct req {
     unsigned             pubsub:1;    /* a (P|S)(UN)SUBSCRIBE: pubsub.c builds its reply */
     unsigned             migrate:1;   /* a migration step: migrate.c reads its reply */
     unsigned             mheld:1;     /* counted in its client's migrate_holds */
+    unsigned             replica:1;   /* a read sent to a replica (replica.c); mslot: its slot */
+    unsigned             probe:1;     /* internal: ROLE asked of a replica */
     unsigned             preset:1;    /* answered already (CLIENT UNBLOCK): its connection
                                          closing does not change the reply */
 };

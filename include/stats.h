@@ -39,6 +39,8 @@ struct stats_backend {
     uint64_t connects;               /* successful connects */
     uint64_t failures;               /* connection failures (refused, reset, timeout) */
     uint32_t up;                     /* 1 while the last connection attempt worked */
+    uint8_t  loading;                /* it answered -LOADING since it last connected */
+    uint8_t  stale;                  /* a replica whose link to its primary is down */
 };
 
 struct stats_row {

@@ -12,6 +12,7 @@
 #include <ev.h>
 
 #include "cordis.h"
+#include "replica.h"
 #include "util.h"
 
 struct conf;
@@ -53,6 +54,9 @@ struct worker {
     struct backend_server *slot_server[CORDIS_SLOTS]; /* primary per slot; NULL = not served */
     uint8_t                slot_state[CORDIS_SLOTS];  /* enum migrate_slot_state bits; 0 = plain */
     struct backend_server *slot_from[CORDIS_SLOTS];   /* migrate_from's primary, or NULL */
+    struct replica_set    *slot_replicas[CORDIS_SLOTS]; /* where reads may go; NULL = the
+                                                           primary (replica.h) */
+    struct replica_set     group_replicas[CORDIS_MAX_GROUPS]; /* by route group index */
     struct req            *parked, *parked_tail;      /* waiting for a locked slot (migrate.c) */
     struct req            *retrying, *retrying_tail;  /* semi-async steps to send again */
     uint64_t               send_seq;     /* requests sent to backends so far */

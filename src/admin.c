@@ -267,19 +267,51 @@ admin_get_model(struct admin *a, struct MHD_Connection *conn)
     return admin_json(conn, MHD_HTTP_OK, admin_model_json(a));
 }
 
-/* One backend (a group's primary) summed over the workers' rows. */
+/* Backends listed: every group's primary and replicas. */
+#define ADMIN_BACKENDS_MAX (CORDIS_MAX_GROUPS * (1 + CORDIS_MAX_REPLICAS))
+
+/* One backend (a group's primary or replica) summed over the workers' rows. */
 struct admin_backend {
     char     addr[CORDIS_ADDR_LEN];
     int      group;
+    bool     replica;
     bool     up;            /* false as soon as one worker cannot reach it */
+    bool     loading;       /* a worker saw -LOADING since it connected */
+    bool     stale;         /* a worker's ROLE says its link to the primary is down */
     uint64_t requests;
     uint64_t errors;
     uint64_t reconnects;    /* connects past each worker's first */
     uint64_t failures;
 };
 
-/* Fills out (CORDIS_MAX_GROUPS entries) with one entry per group of the
- * route table; returns how many. */
+/* One backend's figures from every worker row. */
+static void
+admin_backend_sum(const struct master *m, struct admin_backend *b)
+{
+    b->up = true;
+    for (int r = 0; r < SHM_ROWS; r++) {
+        const struct stats_row *row = &m->shm->rows[r];
+
+        for (int i = 0; row->in_use && i < STATS_MAX_BACKENDS && row->backends[i].addr[0] != '\0';
+             i++) {
+            const struct stats_backend *e = &row->backends[i];
+
+            if (strcmp(e->addr, b->addr) != 0) {
+                continue;
+            }
+            b->requests += e->requests;
+            b->errors += e->errors;
+            b->reconnects += e->connects > 0 ? e->connects - 1 : 0;
+            b->failures += e->failures;
+            b->up = b->up && e->up;
+            b->loading = b->loading || e->loading;
+            b->stale = b->stale || e->stale;
+        }
+    }
+}
+
+/* Fills out (ADMIN_BACKENDS_MAX entries) with the route table's primaries
+ * and replicas; returns how many. */
 static int
 admin_backend_sums(const struct master *m, struct admin_backend *out)
 {
@@ -290,50 +322,53 @@ admin_backend_sums(const struct master *m, struct admin_backend *out)
         return 0;
     }
     shm_route_copy(m->shm, route);
-    for (uint32_t g = 0; g < route->ngroups && n < CORDIS_MAX_GROUPS; g++, n++) {
-        struct admin_backend *b = &out[n];
+    for (uint32_t g = 0; g < route->ngroups && g < CORDIS_MAX_GROUPS; g++) {
+        const struct shm_group *sg = &route->groups[g];
 
-        memset(b, 0, sizeof(*b));
-        memcpy(b->addr, route->groups[g].primary, sizeof(b->addr));
-        b->group = route->groups[g].id;
-        b->up = true;
-        for (int r = 0; r < SHM_ROWS; r++) {
-            const struct stats_row *row = &m->shm->rows[r];
+        for (int k = -1; k < sg->nreplicas && n < ADMIN_BACKENDS_MAX; k++, n++) {
+            struct admin_backend *b = &out[n];
 
-            for (int i = 0; row->in_use && i < STATS_MAX_BACKENDS
-                            && row->backends[i].addr[0] != '\0'; i++) {
-                const struct stats_backend *e = &row->backends[i];
-
-                if (strcmp(e->addr, b->addr) != 0) {
-                    continue;
-                }
-                b->requests += e->requests;
-                b->errors += e->errors;
-                b->reconnects += e->connects > 0 ? e->connects - 1 : 0;
-                b->failures += e->failures;
-                b->up = b->up && e->up;
-            }
+            memset(b, 0, sizeof(*b));
+            memcpy(b->addr, k < 0 ? sg->primary : sg->replicas[k], sizeof(b->addr));
+            b->group = sg->id;
+            b->replica = k >= 0;
+            admin_backend_sum(m, b);
         }
     }
     free(route);
     return n;
 }
 
+/* up, down, loading or stale. */
+static const char *
+admin_backend_state(const struct admin_backend *b)
+{
+    return !b->up ? "down" : b->loading ? "loading" : b->stale ? "stale" : "up";
+}
+
 static json_t *
 admin_backends(const struct master *m)
 {
-    struct admin_backend *sums = calloc(CORDIS_MAX_GROUPS, sizeof(*sums));
+    struct admin_backend *sums = calloc(ADMIN_BACKENDS_MAX, sizeof(*sums));
     json_t *list = json_array();
     int n = sums != NULL ? admin_backend_sums(m, sums) : 0;
 
     for (int i = 0; i < n; i++) {
-        json_array_append_new(list, json_pack(
-            "{s:s, s:i, s:s, s:b, s:I, s:I, s:I, s:I}",
-            "addr", sums[i].addr, "group", sums[i].group, "role", "primary",
-            "up", (int)sums[i].up, "requests", (json_int_t)sums[i].requests,
+        json_t *o = json_pack(
+            "{s:s, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I}",
+            "addr", sums[i].addr, "group", sums[i].group,
+            "role", sums[i].replica ? "replica" : "primary", "up", (int)sums[i].up,
+            "state", admin_backend_state(&sums[i]), "requests", (json_int_t)sums[i].requests,
             "errors", (json_int_t)sums[i].errors,
             "reconnects", (json_int_t)sums[i].reconnects,
-            "failures", (json_int_t)sums[i].failures));
+            "failures", (json_int_t)sums[i].failures);
+
+        if (!sums[i].replica) {
+            /* where the primary's address came from: config, sentinel, admin */
+            json_object_set_new(o, "source", json_string(
+                ha_source_name(ha_source_of(m, (unsigned)sums[i].group))));
+        }
+        json_array_append_new(list, o);
     }
     free(sums);
     return list;
@@ -588,24 +623,40 @@ admin_get_metrics(struct admin *a, struct MHD_Connection *conn)
     admin_metric_head(&r, "cordis_client_bytes_sent_total", "counter", "Bytes written to clients.");
     reply_printf(&r, "cordis_client_bytes_sent_total %llu\n", (unsigned long long)t->bytes_out);
 
-    sums = calloc(CORDIS_MAX_GROUPS, sizeof(*sums));
+    sums = calloc(ADMIN_BACKENDS_MAX, sizeof(*sums));
     nsums = sums != NULL ? admin_backend_sums(m, sums) : 0;
     admin_metric_head(&r, "cordis_backend_up", "gauge",
                       "1 when every worker reaches the backend, else 0.");
     for (int i = 0; i < nsums; i++) {
-        reply_printf(&r, "cordis_backend_up{addr=\"%s\",group=\"%d\"} %d\n",
-                     sums[i].addr, sums[i].group, sums[i].up ? 1 : 0);
+        reply_printf(&r, "cordis_backend_up{addr=\"%s\",group=\"%d\",role=\"%s\"} %d\n",
+                     sums[i].addr, sums[i].group, sums[i].replica ? "replica" : "primary",
+                     sums[i].up ? 1 : 0);
+    }
+    admin_metric_head(&r, "cordis_backend_state", "gauge",
+                      "1 for the backend's state: up, down, loading, stale (a replica cut "
+                      "off from its primary).");
+    for (int i = 0; i < nsums; i++) {
+        static const char *const states[] = { "up", "down", "loading", "stale" };
+
+        for (size_t k = 0; k < CORDIS_ARRAY_SIZE(states); k++) {
+            reply_printf(&r, "cordis_backend_state{addr=\"%s\",group=\"%d\",role=\"%s\","
+                         "state=\"%s\"} %d\n", sums[i].addr, sums[i].group,
+                         sums[i].replica ? "replica" : "primary", states[k],
+                         strcmp(states[k], admin_backend_state(&sums[i])) == 0);
+        }
     }
     admin_metric_head(&r, "cordis_backend_requests_total", "counter", "Requests sent to a backend.");
     for (int i = 0; i < nsums; i++) {
-        reply_printf(&r, "cordis_backend_requests_total{addr=\"%s\",group=\"%d\"} %llu\n",
-                     sums[i].addr, sums[i].group, (unsigned long long)sums[i].requests);
+        reply_printf(&r, "cordis_backend_requests_total{addr=\"%s\",group=\"%d\",role=\"%s\"} "
+                     "%llu\n", sums[i].addr, sums[i].group,
+                     sums[i].replica ? "replica" : "primary", (unsigned long long)sums[i].requests);
     }
     admin_metric_head(&r, "cordis_backend_errors_total", "counter",
                       "Requests answered with an error because a backend was unavailable.");
     for (int i = 0; i < nsums; i++) {
-        reply_printf(&r, "cordis_backend_errors_total{addr=\"%s\",group=\"%d\"} %llu\n",
-                     sums[i].addr, sums[i].group, (unsigned long long)sums[i].errors);
+        reply_printf(&r, "cordis_backend_errors_total{addr=\"%s\",group=\"%d\",role=\"%s\"} "
+                     "%llu\n", sums[i].addr, sums[i].group,
+                     sums[i].replica ? "replica" : "primary", (unsigned long long)sums[i].errors);
     }
     free(sums);
 

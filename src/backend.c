@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "replica.h"
 #include "conf.h"
 #include "log.h"
 #include "mbuf.h"
@@ -80,11 +81,25 @@ backend_stats_entry(struct worker *w, const char *addr)
     return free_entry;
 }
 
+static struct backend_server *backend_server_with(struct worker *w, const char *addr,
+                                                  int parallel);
+
 struct backend_server *
 backend_server_get(struct worker *w, const char *addr)
 {
+    return backend_server_with(w, addr, w->conf->backend.primary_parallel);
+}
+
+struct backend_server *
+backend_replica_get(struct worker *w, const char *addr)
+{
+    return backend_server_with(w, addr, w->conf->backend.replica_parallel);
+}
+
+static struct backend_server *
+backend_server_with(struct worker *w, const char *addr, int parallel)
+{
     struct backend_server *s = backend_server_find(w, addr);
-    int parallel = w->conf->backend.primary_parallel;
     int ndb = w->conf->backend.databases;
 
     if (s != NULL && s->parallel == parallel && s->ndb == ndb) {
@@ -194,6 +209,7 @@ backend_on_connected(struct worker *w, struct backend_conn *c)
     if (c->server->stats != NULL) {
         c->server->stats->connects++;
         c->server->stats->up = 1;
+        c->server->stats->loading = 0;
     }
     c->last_io = worker_now(w);
     snprintf(db, sizeof(db), "%d", c->db);
@@ -404,6 +420,11 @@ backend_reply(struct worker *w, struct backend_conn *c, const char *reply)
     c->inflight--;
     req->conn = NULL;
     if (req->internal) {
+        if (req->probe) {
+            replica_on_role(req->server, reply, c->parser.len);
+            req_free(w, req);
+            return CORDIS_OK;
+        }
         if (c->parser.type == '-') {
             int n = (int)CORDIS_MIN(c->parser.len - 3, (size_t)80);
 
@@ -420,6 +441,9 @@ backend_reply(struct worker *w, struct backend_conn *c, const char *reply)
     if (c->parser.type == '-' && backend_reply_is_stale(reply, c->parser.len)) {
         /* A replica that lost its master, or a server still loading: this
          * connection is stale. Redial after a backoff step. */
+        if (c->server->stats != NULL && reply[1] == 'L') {
+            c->server->stats->loading = 1;
+        }
         backend_fail(w, c, "backend answered %.*s",
                      (int)CORDIS_MIN(c->parser.len - 3, (size_t)60), reply + 1);
         return CORDIS_ERROR;

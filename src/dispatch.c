@@ -240,6 +240,14 @@ dispatch_forward(struct worker *w, struct session *s, struct req *req, int argc,
         dispatch_slot_state(w, s, req, seed, argc, argv);
         return;
     }
+    if ((req->cmd->flags & CMD_READONLY) && w->slot_replicas[seed] != NULL) {
+        struct backend_server *replica = replica_pick(w, seed, req);
+
+        if (replica != NULL && backend_send(w, replica, s->db, seed, req, &err) == CORDIS_OK) {
+            return;
+        }
+        req->replica = 0;   /* none fit, or it is down: the primary */
+    }
     if (backend_send(w, server, s->db, seed, req, &err) != CORDIS_OK) {
         req_set_error(req, "ERR backend %s unavailable: %s", server->addr, err);
         goto finish;

@@ -318,6 +318,9 @@ req_finish(struct worker *w, struct req *req)
     if (req->pinned) {
         pinned_on_finish(w, req);   /* before the client may go on */
     }
+    if (req->replica && replica_on_reply(w, req)) {
+        return;   /* the replica could not serve it: sent to the primary */
+    }
     if (req->cmd != NULL && !req->failed && dispatch_on_reply(w, req) == CORDIS_EAGAIN) {
         return;   /* sent again; it finishes with its next reply */
     }

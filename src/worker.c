@@ -53,8 +53,11 @@ worker_apply_route(struct worker *w)
     struct backend_server *by_group[CORDIS_MAX_GROUPS];
     uint32_t print = 0;
 
+    bool reads = w->conf->backend.replica_reads && !w->conf->backend.primary_only;
+
     for (struct backend_server *s = w->servers; s != NULL; s = s->next) {
         s->mark = 0;
+        s->replica = false;
     }
     w->ngroups = 0;
     for (uint32_t i = 0; i < route->ngroups && i < CORDIS_MAX_GROUPS; i++) {
@@ -76,6 +79,17 @@ worker_apply_route(struct worker *w)
         w->group_ids[at] = route->groups[i].id;
         w->group_server[at] = by_group[i];
     }
+    for (uint32_t i = 0; i < route->ngroups && i < CORDIS_MAX_GROUPS; i++) {
+        w->group_replicas[i].n = 0;
+        if (reads && by_group[i] != NULL) {
+            replica_set_build(w, &route->groups[i], &w->group_replicas[i]);
+        }
+    }
+    for (uint32_t i = 0; i < route->ngroups && i < CORDIS_MAX_GROUPS; i++) {
+        for (int r = 0; r < w->group_replicas[i].n; r++) {
+            w->group_replicas[i].s[r]->replica = true;
+        }
+    }
     for (int i = 0; i < w->ngroups; i++) {
         print = print * 31 + w->group_ids[i];
     }
@@ -85,9 +99,13 @@ worker_apply_route(struct worker *w)
 
         w->slot_server[slot] = NULL;
         w->slot_from[slot] = NULL;
+        w->slot_replicas[slot] = NULL;
         for (uint32_t i = 0; i < route->ngroups; i++) {
             if (e->group != 0 && route->groups[i].id == e->group) {
                 w->slot_server[slot] = by_group[i];
+                if (reads && w->group_replicas[i].n > 0 && e->migrate_from == 0 && !e->locked) {
+                    w->slot_replicas[slot] = &w->group_replicas[i];
+                }
             }
             if (e->migrate_from != 0 && route->groups[i].id == e->migrate_from) {
                 w->slot_from[slot] = by_group[i];
@@ -374,6 +392,7 @@ worker_sweep_cb(struct ev_loop *loop, ev_timer *timer, int revents)
         worker_update(w);
     }
     backend_sweep(w, now);
+    replica_probe(w, now);
     migrate_sweep(w, now);
     pubsub_sweep(w, now);
     clients_sweep(w, now);

@@ -431,11 +431,11 @@ my @victims = worker_pids($c);
     my $down = wait_for(sub {
         my $r = eval { redis_cmd($conf->{port}, 'SET', 'foo', 'down') };
         $err = $r if is_err($r);
-        return (metric(metrics(), "cordis_backend_up{addr=\"$a2\",group=\"2\"}") // "") eq "0";
+        return (metric(metrics(), "cordis_backend_up{addr=\"$a2\",group=\"2\",role=\"primary\"}") // "") eq "0";
     }, 10);
     ok($down, "cordis_backend_up for $a2 becomes 0");
     ok($err, '... requests to it get an error reply') and note($err->{err});
-    is(metric(metrics(), "cordis_backend_up{addr=\"$a1\",group=\"1\"}"), 1, "... $a1 stays up");
+    is(metric(metrics(), "cordis_backend_up{addr=\"$a1\",group=\"1\",role=\"primary\"}"), 1, "... $a1 stays up");
 }
 
 # --- shutdown --------------------------------------------------------------------------------------
