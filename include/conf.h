@@ -111,6 +111,13 @@ struct conf {
     } codis;
 
     struct {
+        int64_t  timeout;       /* ms: MIGRATE's timeout (a key on access, a batch) */
+        int      rate;          /* keys per second the bulk mover may move */
+        int      batch;         /* keys per MIGRATE of the bulk mover */
+        char    *state_file;    /* where a migration's progress is kept; "" = none */
+    } migrate;
+
+    struct {
         char    *addrs;         /* "host:port, host:port" as written */
         char    *auth;          /* the sentinels' requirepass; "" = none */
         int64_t  timeout;       /* ms for one exchange with a sentinel or server */

@@ -15,6 +15,13 @@
  *                   answers [0, _] (not here: forward), [1, _] (being moved:
  *                   retry, at once 5 times, then every few ms) or
  *                   [2, reply] (it ran the request: that is the reply).
+ *   vanilla (2)     cordis's own, for stock Redis: MIGRATE <host> <port> ""
+ *                   <db> <migrate.timeout> [AUTH <pw>] REPLACE KEYS <keys>,
+ *                   every key of the request in such slots; +OK or +NOKEY
+ *                   (moved, or never there): the request goes to the new
+ *                   group. REPLACE makes a try cut off by the timeout safe
+ *                   to repeat: while a key is on the old group, that copy is
+ *                   the one clients wrote last.
  *
  * Multi-key commands split per key in such slots (multikey.c). Keyless
  * requests go straight to the new group.
@@ -48,12 +55,14 @@ enum migrate_slot_state {
     MIGRATE_LOCKED    = 1 << 0,
     MIGRATE_FROM      = 1 << 1,   /* migrate_from set: keys may be on the old group */
     MIGRATE_SEMIASYNC = 1 << 2,   /* forward_method 1 (else sync) */
+    MIGRATE_VANILLA   = 1 << 3,   /* forward_method 2: MIGRATE on stock Redis */
 };
 
 /* Codis's forward methods, as fillslots names them. */
 enum migrate_method {
     MIGRATE_METHOD_SYNC = 0,
     MIGRATE_METHOD_SEMI_ASYNC = 1,
+    MIGRATE_METHOD_VANILLA = 2,   /* cordis's own: MIGRATE ... KEYS (reshard.h) */
 };
 
 /*
@@ -64,6 +73,11 @@ enum migrate_method {
  */
 void migrate_send(struct worker *w, struct req *req, unsigned slot, int db,
                   const char *key, size_t keylen);
+
+/* The vanilla method moves every key of a request at once: the keys in
+ * slots with migrate_from (pointers into the request's bytes), taken by
+ * req (freed with it). Call before migrate_send. */
+int migrate_set_keys(struct worker *w, struct req *req, int argc, const struct cstr *argv);
 
 /* A request of ours (SLOTSMGRT...) got its reply: the step after it. */
 void migrate_on_reply(struct worker *w, struct req *step);

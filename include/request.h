@@ -49,6 +49,8 @@ struct req {
     int16_t              mdb;
     int64_t              parked_at;   /* waiting for a lock or a retry since (usec) */
     uint8_t              mtries;      /* semi-async "being moved" answers so far */
+    uint16_t             mkeys_n;     /* vanilla: keys to move first (mkeys), or 0 = mkey */
+    struct cstr         *mkeys;       /* owned array; the bytes are the request's */
     int64_t              mretry_at;   /* semi-async: next try due (usec) */
 
     /* what goes to the backend */

@@ -861,8 +861,11 @@ admin_fill_one(struct shm_route *route, json_t *item, bool codis, char *err, siz
         }
     }
     if (method != NULL && (!json_is_integer(method) || json_integer_value(method) < 0
-                           || json_integer_value(method) > MIGRATE_METHOD_SEMI_ASYNC)) {
-        snprintf(err, errlen, "forward_method: expected 0 (sync) or 1 (semi-async)");
+                           || json_integer_value(method)
+                              > (codis ? MIGRATE_METHOD_SEMI_ASYNC : MIGRATE_METHOD_VANILLA))) {
+        snprintf(err, errlen, codis ? "forward_method: expected 0 (sync) or 1 (semi-async)"
+                                    : "forward_method: expected 0 (sync), 1 (semi-async) or 2 "
+                                      "(MIGRATE, stock Redis)");
         return CORDIS_ERROR;
     }
     if (locked != NULL && !json_is_boolean(locked)) {

@@ -158,6 +158,14 @@ static const struct conf_option conf_options[] = {
       "", 0, 0, CONF_LIVE },
     { "codis.host_proxy", CONF_T_STRING, CONF_OFF(codis.host_proxy),
       "", 0, 0, CONF_LIVE },
+    { "migrate.timeout", CONF_T_DURATION, CONF_OFF(migrate.timeout),
+      "5s", 10, 10 * CONF_MIN, CONF_LIVE },
+    { "migrate.rate", CONF_T_INT, CONF_OFF(migrate.rate),
+      "20000", 1, 10000000, CONF_LIVE },
+    { "migrate.batch", CONF_T_INT, CONF_OFF(migrate.batch),
+      "100", 1, 10000, CONF_LIVE },
+    { "migrate.state_file", CONF_T_STRING, CONF_OFF(migrate.state_file),
+      "", 0, 0, CONF_LIVE },
     { "sentinel.addrs", CONF_T_STRING, CONF_OFF(sentinel.addrs),
       "", 0, 0, CONF_LIVE },
     { "sentinel.auth", CONF_T_STRING, CONF_OFF(sentinel.auth),
@@ -178,7 +186,7 @@ static const struct conf_option conf_options[] = {
 
 /* Sections of the table: "proxy" holds proxy.listen and friends. */
 static const char *const conf_sections[] = {
-    "log", "proxy", "admin", "session", "backend", "codis", "sentinel",
+    "log", "proxy", "admin", "session", "backend", "codis", "sentinel", "migrate",
 };
 /* Top-level lists read by their own code rather than the table. */
 static const char *const conf_lists[] = { "groups", "slots" };

@@ -208,6 +208,11 @@ dispatch_slot_state(struct worker *w, struct session *s, struct req *req, unsign
         migrate_send(w, req, slot, s->db, NULL, 0);
         return;
     }
+    if ((w->slot_state[slot] & MIGRATE_VANILLA) && migrate_set_keys(w, req, argc, argv) != CORDIS_OK) {
+        req_set_error(req, "ERR out of memory");
+        req_finish(w, req);
+        return;
+    }
     migrate_send(w, req, slot, s->db, key->ptr, key->len);
 }
 

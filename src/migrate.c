@@ -9,11 +9,13 @@
 #include <string.h>
 
 #include "backend.h"
+#include "command.h"
 #include "conf.h"
 #include "log.h"
 #include "migrate.h"
 #include "request.h"
 #include "resp.h"
+#include "router.h"
 #include "session.h"
 #include "shm.h"
 #include "stats.h"
@@ -131,6 +133,93 @@ migrate_tagone(struct req *step, const struct backend_server *target, const char
     return req_encode(step, 5, argv);
 }
 
+/* Arguments of MIGRATE before its keys: MIGRATE host port "" db timeout
+ * [AUTH pw] REPLACE KEYS. */
+#define MIGRATE_VANILLA_FIXED 10
+
+/*
+ * MIGRATE <host> <port> "" <db> <migrate.timeout> [AUTH <pw>] REPLACE KEYS
+ * <keys>: the old group hands the request's keys to the new one.
+ */
+static int
+migrate_vanilla(struct worker *w, struct req *step, const struct backend_server *target,
+                const struct req *req)
+{
+    char host[CORDIS_ADDR_LEN], db[16], timeout[24];
+    const char *colon = strrchr(target->addr, ':');
+    const char *auth = w->conf->backend.auth;
+    int nkeys = req->mkeys_n > 0 ? req->mkeys_n : 1;
+    struct cstr *argv = malloc(sizeof(*argv) * (size_t)(MIGRATE_VANILLA_FIXED + nkeys));
+    int argc = 0, rc;
+
+    if (colon == NULL || argv == NULL) {
+        free(argv);
+        return CORDIS_ERROR;
+    }
+    /* "[::1]:6379": MIGRATE takes the bare IPv6 address. */
+    if (target->addr[0] == '[') {
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - target->addr - 2), target->addr + 1);
+    } else {
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - target->addr), target->addr);
+    }
+    snprintf(db, sizeof(db), "%d", (int)req->mdb);
+    snprintf(timeout, sizeof(timeout), "%lld", (long long)w->conf->migrate.timeout);
+    argv[argc++] = (struct cstr){ "MIGRATE", 7 };
+    argv[argc++] = (struct cstr){ host, strlen(host) };
+    argv[argc++] = (struct cstr){ colon + 1, strlen(colon + 1) };
+    argv[argc++] = (struct cstr){ "", 0 };
+    argv[argc++] = (struct cstr){ db, strlen(db) };
+    argv[argc++] = (struct cstr){ timeout, strlen(timeout) };
+    if (auth[0] != '\0') {
+        argv[argc++] = (struct cstr){ "AUTH", 4 };
+        argv[argc++] = (struct cstr){ auth, strlen(auth) };
+    }
+    argv[argc++] = (struct cstr){ "REPLACE", 7 };
+    argv[argc++] = (struct cstr){ "KEYS", 4 };
+    if (req->mkeys_n > 0) {
+        memcpy(&argv[argc], req->mkeys, sizeof(*argv) * req->mkeys_n);
+        argc += req->mkeys_n;
+    } else {
+        argv[argc++] = (struct cstr){ req->mkey, req->mkey_len };
+    }
+    rc = req_encode(step, argc, argv);
+    free(argv);
+    return rc;
+}
+
+int
+migrate_set_keys(struct worker *w, struct req *req, int argc, const struct cstr *argv)
+{
+    struct command_keys keys = { 0, 0, 0, 0 };
+    int n = 0, cap;
+
+    if (command_get_keys(req->cmd, argc, argv, &keys) != CORDIS_OK) {
+        return CORDIS_OK;
+    }
+    cap = (keys.first > 0 ? (keys.last - keys.first) / CORDIS_MAX(keys.step, 1) + 1 : 0)
+          + (keys.extra > 0 ? 1 : 0);
+    if (cap <= 1) {
+        return CORDIS_OK;   /* one key: mkey says it */
+    }
+    req->mkeys = malloc(sizeof(*req->mkeys) * (size_t)cap);
+    if (req->mkeys == NULL) {
+        return CORDIS_ERROR;
+    }
+    for (int i = keys.first; keys.first > 0 && i <= keys.last && i < argc;
+         i += CORDIS_MAX(keys.step, 1)) {
+        if (w->slot_state[router_slot(argv[i].ptr, argv[i].len)] & MIGRATE_FROM) {
+            req->mkeys[n++] = argv[i];
+        }
+    }
+    if (keys.extra > 0 && keys.extra < argc
+        && (w->slot_state[router_slot(argv[keys.extra].ptr, argv[keys.extra].len)]
+            & MIGRATE_FROM)) {
+        req->mkeys[n++] = argv[keys.extra];
+    }
+    req->mkeys_n = (uint16_t)CORDIS_MIN(n, UINT16_MAX);
+    return CORDIS_OK;
+}
+
 /* SLOTSMGRT-EXEC-WRAPPER <key> <the request's own arguments>. */
 static int
 migrate_wrap(struct req *step, const struct req *req)
@@ -189,7 +278,10 @@ migrate_step(struct worker *w, struct req *req)
 {
     struct backend_server *from = w->slot_from[req->mslot];
     struct backend_server *target = w->slot_server[req->mslot];
-    bool semi = (w->slot_state[req->mslot] & MIGRATE_SEMIASYNC) != 0;
+    uint8_t state = w->slot_state[req->mslot];
+    enum migrate_method method = (state & MIGRATE_VANILLA) ? MIGRATE_METHOD_VANILLA
+                                 : (state & MIGRATE_SEMIASYNC) ? MIGRATE_METHOD_SEMI_ASYNC
+                                 : MIGRATE_METHOD_SYNC;
     struct req *step;
     const char *err;
     int rc;
@@ -204,7 +296,9 @@ migrate_step(struct worker *w, struct req *req)
         migrate_finish(w, req);
         return;
     }
-    rc = semi ? migrate_wrap(step, req) : migrate_tagone(step, target, req->mkey, req->mkey_len);
+    rc = method == MIGRATE_METHOD_VANILLA ? migrate_vanilla(w, step, target, req)
+         : method == MIGRATE_METHOD_SEMI_ASYNC ? migrate_wrap(step, req)
+         : migrate_tagone(step, target, req->mkey, req->mkey_len);
     if (rc != CORDIS_OK) {
         req_free(w, step);
         req_set_error(req, "ERR out of memory");
@@ -214,9 +308,10 @@ migrate_step(struct worker *w, struct req *req)
     step->migrate = 1;
     step->waiter = req;
     step->server = from;
-    step->hook_arg = semi;   /* how to read its reply */
+    step->hook_arg = method;   /* how to read its reply */
     if (backend_send(w, from, req->mdb, req->mslot, step, &err) != CORDIS_OK) {
-        req_set_error(req, "ERR handle request, bad slotsmgrt resp: backend %s unavailable: %s",
+        req_set_error(req, "ERR handle request, %s: backend %s unavailable: %s",
+                      method == MIGRATE_METHOD_VANILLA ? "MIGRATE failed" : "bad slotsmgrt resp",
                       from->addr, err);
         req_free(w, step);
         migrate_finish(w, req);
@@ -312,6 +407,22 @@ migrate_on_reply(struct worker *w, struct req *step)
     size_t len;
     int64_t code, integer;
 
+    if (step->hook_arg == MIGRATE_METHOD_VANILLA) {
+        if (step->reply_type == '+') {
+            req_free(w, step);
+            migrate_forward(w, req);   /* OK, or NOKEY: the keys are the new group's */
+            return;
+        }
+        /* A key too big for migrate.timeout (IOERR) stays on the old group,
+         * whole (MIGRATE deletes only once the new group has it). */
+        req_set_error(req, "ERR handle request, MIGRATE to %s failed: %.*s",
+                      w->slot_server[req->mslot] != NULL ? w->slot_server[req->mslot]->addr : "?",
+                      (int)CORDIS_MIN(step->reply_len > 3 ? step->reply_len - 3 : 0, (size_t)200),
+                      step->reply + 1);
+        req_free(w, step);
+        migrate_finish(w, req);
+        return;
+    }
     if (step->reply_type == '-') {
         req_set_error(req, "ERR handle request, bad %s resp: %.*s",
                       step->hook_arg ? "slotsmgrt-exec-wrapper" : "slotsmgrt",

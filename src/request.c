@@ -73,6 +73,7 @@ req_free(struct worker *w, struct req *req)
     mbuf_unref(req->rbuf);
     free(req->gen);
     free(req->own);
+    free(req->mkeys);
     if (req->iov != req->iov_inline && req->iov != req->scratch) {
         free(req->iov);
     }

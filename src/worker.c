@@ -114,7 +114,9 @@ worker_apply_route(struct worker *w)
         w->slot_state[slot] = (uint8_t)((e->locked ? MIGRATE_LOCKED : 0)
                                         | (w->slot_from[slot] != NULL ? MIGRATE_FROM : 0)
                                         | (e->method == MIGRATE_METHOD_SEMI_ASYNC
-                                           ? MIGRATE_SEMIASYNC : 0));
+                                           ? MIGRATE_SEMIASYNC : 0)
+                                        | (e->method == MIGRATE_METHOD_VANILLA
+                                           ? MIGRATE_VANILLA : 0));
     }
     for (struct backend_server *s = w->servers; s != NULL; s = s->next) {
         if (s->mark == 0) {
