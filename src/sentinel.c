@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include "ha.h"
 #include "log.h"
 #include "master.h"
+#include "rclient.h"
 #include "resp.h"
 #include "sentinel.h"
 #include "shm.h"
@@ -35,8 +35,6 @@
 #define SENTINEL_CHECK_MS       30000
 /* A check that could not conclude (no majority, ROLE not master yet). */
 #define SENTINEL_RETRY_MS       500
-/* Largest reply taken from a sentinel or server. */
-#define SENTINEL_REPLY_MAX      (4 << 20)
 
 static const char sentinel_channel[] = "+switch-master";
 
@@ -102,233 +100,6 @@ sentinel_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* --- one exchange on a blocking socket ------------------------------------------ */
-
-/* Connects within timeout ms; the socket then has send/receive timeouts. */
-static int
-sentinel_dial(const char *addr, int64_t timeout, char *err, size_t errlen)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    struct timeval tv = { .tv_sec = timeout / 1000, .tv_usec = (timeout % 1000) * 1000 };
-    struct pollfd pfd;
-    int fd, soerr = 0;
-    socklen_t elen = sizeof(soerr);
-
-    if (util_parse_addr(addr, &ss, &len) != CORDIS_OK) {
-        snprintf(err, errlen, "bad address");
-        return -1;
-    }
-    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -1;
-    }
-    if (connect(fd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) {
-        snprintf(err, errlen, "connect: %s", strerror(errno));
-        close(fd);
-        return -1;
-    }
-    pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
-    if (poll(&pfd, 1, (int)timeout) != 1
-        || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &elen) != 0 || soerr != 0) {
-        snprintf(err, errlen, "connect: %s", soerr != 0 ? strerror(soerr) : "timed out");
-        close(fd);
-        return -1;
-    }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    return fd;
-}
-
-/* Sends argv as one RESP command. */
-static int
-sentinel_send(int fd, int argc, const char *const *argv)
-{
-    char buf[1024];
-    size_t n = resp_write_array_header(buf, argc);
-
-    for (int i = 0; i < argc; i++) {
-        size_t alen = strlen(argv[i]);
-
-        if (n + RESP_HEADER_MAX + alen + 2 > sizeof(buf)) {
-            return CORDIS_ERROR;   /* our commands are short */
-        }
-        n += resp_write_bulk_header(buf + n, alen);
-        memcpy(buf + n, argv[i], alen);
-        n += alen;
-        memcpy(buf + n, "\r\n", 2);
-        n += 2;
-    }
-    for (size_t off = 0; off < n;) {
-        ssize_t w = send(fd, buf + off, n - off, MSG_NOSIGNAL);
-
-        if (w <= 0) {
-            return CORDIS_ERROR;
-        }
-        off += (size_t)w;
-    }
-    return CORDIS_OK;
-}
-
-/*
- * Parses one complete reply at the start of buf[0..len); its length, or 0
- * when more bytes are needed, or -1 when it is not RESP.
- */
-static ssize_t
-sentinel_parse(const char *buf, size_t len, struct resp_reply_parser *p)
-{
-    int rc;
-
-    resp_reply_parser_init(p, SENTINEL_REPLY_MAX);
-    rc = resp_parse_reply(p, buf, len);
-    if (rc == RESP_OK) {
-        return (ssize_t)p->len;
-    }
-    return rc == RESP_AGAIN ? 0 : -1;
-}
-
-/* Reads one reply into *buf (malloc'd; its length in *len). */
-static int
-sentinel_recv(int fd, char **buf, size_t *len, char *err, size_t errlen)
-{
-    struct resp_reply_parser p;
-    size_t cap = 4096, have = 0;
-    char *b = malloc(cap);
-
-    while (b != NULL) {
-        ssize_t n, whole = have > 0 ? sentinel_parse(b, have, &p) : 0;
-
-        if (whole > 0) {
-            *buf = b;
-            *len = (size_t)whole;
-            return CORDIS_OK;
-        }
-        if (whole < 0 || have >= SENTINEL_REPLY_MAX) {
-            snprintf(err, errlen, "bad reply");
-            break;
-        }
-        if (have == cap) {
-            char *bigger = realloc(b, cap * 2);
-
-            if (bigger == NULL) {
-                break;
-            }
-            b = bigger;
-            cap *= 2;
-        }
-        n = recv(fd, b + have, cap - have, 0);
-        if (n <= 0) {
-            snprintf(err, errlen, "%s", n == 0 ? "connection closed" : strerror(errno));
-            break;
-        }
-        have += (size_t)n;
-    }
-    free(b);
-    return CORDIS_ERROR;
-}
-
-/* The elements of an array reply of scalars: pointers to each element's
- * text and its length (bulk payloads, or the line of + - :). At most max;
- * -1 when reply is not an array of scalars. */
-static int
-sentinel_elements(const char *reply, size_t len, const char **el, size_t *ellen, int max)
-{
-    struct resp_reply_parser p;
-    size_t at = resp_array_header_len(reply, len);
-    int n = 0;
-
-    if (reply[0] != '*' || at == 0) {
-        return -1;
-    }
-    while (at < len && n < max) {
-        if (sentinel_parse(reply + at, len - at, &p) <= 0 || p.type == '*') {
-            return -1;
-        }
-        if (p.type == '$') {
-            el[n] = p.integer < 0 ? NULL : reply + at + resp_bulk_header_len((size_t)p.integer);
-            ellen[n] = p.integer < 0 ? 0 : (size_t)p.integer;
-        } else {
-            el[n] = reply + at + 1;
-            ellen[n] = p.len - 3;
-        }
-        n++;
-        at += p.len;
-    }
-    return n;
-}
-
-/* AUTH (when auth is set), then argv; the reply in *out (malloc'd). */
-static int
-sentinel_call(const char *addr, const char *auth, int64_t timeout, int argc,
-              const char *const *argv, char **out, size_t *outlen, char *err, size_t errlen)
-{
-    int fd = sentinel_dial(addr, timeout, err, errlen);
-    int rc = CORDIS_ERROR;
-
-    if (fd < 0) {
-        return CORDIS_ERROR;
-    }
-    if (auth[0] != '\0') {
-        const char *a[] = { "AUTH", auth };
-        char *r = NULL;
-        size_t rl;
-
-        if (sentinel_send(fd, 2, a) != CORDIS_OK
-            || sentinel_recv(fd, &r, &rl, err, errlen) != CORDIS_OK) {
-            goto done;
-        }
-        if (r[0] == '-') {
-            snprintf(err, errlen, "AUTH: %.*s", (int)CORDIS_MIN(rl - 3, (size_t)100), r + 1);
-            free(r);
-            goto done;
-        }
-        free(r);
-    }
-    if (sentinel_send(fd, argc, argv) != CORDIS_OK) {
-        snprintf(err, errlen, "send: %s", strerror(errno));
-        goto done;
-    }
-    if (sentinel_recv(fd, out, outlen, err, errlen) == CORDIS_OK) {
-        if ((*out)[0] == '-') {
-            snprintf(err, errlen, "%.*s", (int)CORDIS_MIN(*outlen - 3, (size_t)120), *out + 1);
-            free(*out);
-            *out = NULL;
-        } else {
-            rc = CORDIS_OK;
-        }
-    }
-done:
-    close(fd);
-    return rc;
-}
-
-/* "ip" and "port" as one address ("[ip]:port" for IPv6). */
-static void
-sentinel_join_addr(char *out, size_t size, const char *ip, size_t iplen, const char *port,
-                   size_t portlen)
-{
-    bool v6 = memchr(ip, ':', iplen) != NULL;
-
-    snprintf(out, size, v6 ? "[%.*s]:%.*s" : "%.*s:%.*s", (int)iplen, ip, (int)portlen, port);
-}
-
-static bool
-sentinel_same_addr(const char *a, const char *b)
-{
-    struct sockaddr_storage sa, sb;
-    socklen_t la, lb;
-    char ta[CORDIS_ADDR_LEN * 2], tb[CORDIS_ADDR_LEN * 2];
-
-    if (util_parse_addr(a, &sa, &la) != CORDIS_OK || util_parse_addr(b, &sb, &lb) != CORDIS_OK) {
-        return strcmp(a, b) == 0;
-    }
-    util_addr_text((struct sockaddr *)&sa, ta, sizeof(ta));
-    util_addr_text((struct sockaddr *)&sb, tb, sizeof(tb));
-    return strcmp(ta, tb) == 0;
-}
-
 /* --- the groups ------------------------------------------------------------------ */
 
 /* The name the sentinels know group gid by. */
@@ -353,7 +124,7 @@ sentinel_is_master(struct sentinel *s, const char *addr)
     size_t rl;
     bool yes;
 
-    if (sentinel_call(addr, s->backend_auth, s->timeout, 1, role, &r, &rl, err,
+    if (rclient_call(addr, s->backend_auth, s->timeout, 1, role, &r, &rl, err,
                       sizeof(err)) != CORDIS_OK) {
         log_warn("sentinel: ROLE on %s failed: %s; not switching yet", addr, err);
         return false;
@@ -364,7 +135,7 @@ sentinel_is_master(struct sentinel *s, const char *addr)
         struct resp_reply_parser p;
         size_t at = resp_array_header_len(r, rl);
 
-        yes = r[0] == '*' && at > 0 && sentinel_parse(r + at, rl - at, &p) > 0 && p.type == '$'
+        yes = r[0] == '*' && at > 0 && rclient_parse(r + at, rl - at, &p) > 0 && p.type == '$'
               && p.integer == 6
               && memcmp(r + at + resp_bulk_header_len(6), "master", 6) == 0;
     }
@@ -425,18 +196,18 @@ sentinel_check_by_name(struct sentinel *s, const struct shm_route *route)
             char *r = NULL, err[160], addr[CORDIS_ADDR_LEN];
             int c;
 
-            if (sentinel_call(s->links[i].addr, s->auth, s->timeout, 3, argv, &r, &rl, err,
+            if (rclient_call(s->links[i].addr, s->auth, s->timeout, 3, argv, &r, &rl, err,
                               sizeof(err)) != CORDIS_OK) {
                 continue;
             }
             answered++;
-            if (sentinel_elements(r, rl, el, ellen, 2) != 2 || el[0] == NULL || el[1] == NULL) {
+            if (rclient_elements(r, rl, el, ellen, 2) != 2 || el[0] == NULL || el[1] == NULL) {
                 free(r);
                 continue;   /* nil: it does not monitor this name */
             }
-            sentinel_join_addr(addr, sizeof(addr), el[0], ellen[0], el[1], ellen[1]);
+            rclient_join_addr(addr, sizeof(addr), el[0], ellen[0], el[1], ellen[1]);
             free(r);
-            for (c = 0; c < ncand && !sentinel_same_addr(votes_addr[c], addr); c++) {
+            for (c = 0; c < ncand && !rclient_same_addr(votes_addr[c], addr); c++) {
             }
             if (c == ncand) {
                 snprintf(votes_addr[ncand++], CORDIS_ADDR_LEN, "%s", addr);
@@ -454,7 +225,7 @@ sentinel_check_by_name(struct sentinel *s, const struct shm_route *route)
             }
             continue;   /* no majority (or nobody monitors it): keep what we have */
         }
-        if (!sentinel_same_addr(votes_addr[best], route->groups[g].primary)
+        if (!rclient_same_addr(votes_addr[best], route->groups[g].primary)
             && !sentinel_propose(s, route->groups[g].id, votes_addr[best], -1)) {
             settled = false;
         }
@@ -487,8 +258,8 @@ sentinel_read_masters(const char *r, size_t rl, struct sentinel_seen *seen, int 
     while (at < rl && n < max) {
         const char *el[64];
         size_t ellen[64];
-        ssize_t whole = sentinel_parse(r + at, rl - at, &p);
-        int k = whole > 0 ? sentinel_elements(r + at, (size_t)whole, el, ellen, 64) : -1;
+        ssize_t whole = rclient_parse(r + at, rl - at, &p);
+        int k = whole > 0 ? rclient_elements(r + at, (size_t)whole, el, ellen, 64) : -1;
         const char *ip = NULL, *port = NULL;
         size_t iplen = 0, portlen = 0;
         struct sentinel_seen *m = &seen[n];
@@ -516,7 +287,7 @@ sentinel_read_masters(const char *r, size_t rl, struct sentinel_seen *seen, int 
             }
         }
         if (m->name[0] != '\0' && ip != NULL && port != NULL) {
-            sentinel_join_addr(m->addr, sizeof(m->addr), ip, iplen, port, portlen);
+            rclient_join_addr(m->addr, sizeof(m->addr), ip, iplen, port, portlen);
             n++;
         }
     }
@@ -549,7 +320,7 @@ sentinel_check_masters(struct sentinel *s, const struct shm_route *route)
         size_t rl;
         int n;
 
-        if (sentinel_call(s->links[i].addr, s->auth, s->timeout, 2, argv, &r, &rl, err,
+        if (rclient_call(s->links[i].addr, s->auth, s->timeout, 2, argv, &r, &rl, err,
                           sizeof(err)) != CORDIS_OK) {
             continue;
         }
@@ -577,7 +348,7 @@ sentinel_check_masters(struct sentinel *s, const struct shm_route *route)
         return false;
     }
     for (uint32_t g = 0; g < route->ngroups; g++) {
-        if (best[g].epoch >= -1 && !sentinel_same_addr(best[g].addr, route->groups[g].primary)
+        if (best[g].epoch >= -1 && !rclient_same_addr(best[g].addr, route->groups[g].primary)
             && !sentinel_propose(s, route->groups[g].id, best[g].addr, best[g].epoch)) {
             settled = false;
         }
@@ -613,27 +384,19 @@ sentinel_link_up(struct sentinel *s, struct sentinel_link *l)
     static const char *const sub[] = { "SUBSCRIBE", sentinel_channel };
     char err[160], *r = NULL;
     size_t rl;
-    int fd = sentinel_dial(l->addr, s->timeout, err, sizeof(err));
+    int fd = rclient_dial(l->addr, s->timeout, err, sizeof(err));
 
     if (fd < 0) {
         sentinel_link_down(s, l, err);
         return;
     }
-    if (s->auth[0] != '\0') {
-        const char *a[] = { "AUTH", s->auth };
-
-        if (sentinel_send(fd, 2, a) != CORDIS_OK || sentinel_recv(fd, &r, &rl, err, sizeof(err))
-                != CORDIS_OK || r[0] == '-') {
-            close(fd);
-            sentinel_link_down(s, l, r != NULL ? "AUTH refused" : err);
-            free(r);
-            return;
-        }
-        free(r);
-        r = NULL;
+    if (rclient_auth(fd, s->auth, err, sizeof(err)) != CORDIS_OK) {
+        close(fd);
+        sentinel_link_down(s, l, err);
+        return;
     }
-    if (sentinel_send(fd, 2, sub) != CORDIS_OK
-        || sentinel_recv(fd, &r, &rl, err, sizeof(err)) != CORDIS_OK || r[0] != '*') {
+    if (rclient_send(fd, 2, sub) != CORDIS_OK
+        || rclient_recv(fd, &r, &rl, err, sizeof(err)) != CORDIS_OK || r[0] != '*') {
         close(fd);
         sentinel_link_down(s, l, r != NULL ? "SUBSCRIBE refused" : err);
         free(r);
@@ -661,7 +424,7 @@ sentinel_link_read(struct sentinel *s, struct sentinel_link *l)
 
     if (l->cap - l->len < 4096) {
         size_t cap = l->cap == 0 ? 8192 : l->cap * 2;
-        char *b = cap <= SENTINEL_REPLY_MAX ? realloc(l->buf, cap) : NULL;
+        char *b = cap <= RCLIENT_REPLY_MAX ? realloc(l->buf, cap) : NULL;
 
         if (b == NULL) {
             sentinel_link_down(s, l, "message too large");
@@ -683,7 +446,7 @@ sentinel_link_read(struct sentinel *s, struct sentinel_link *l)
         struct resp_reply_parser p;
         const char *el[3];
         size_t ellen[3];
-        ssize_t whole = sentinel_parse(l->buf, l->len, &p);
+        ssize_t whole = rclient_parse(l->buf, l->len, &p);
 
         if (whole == 0) {
             return;
@@ -692,7 +455,7 @@ sentinel_link_read(struct sentinel *s, struct sentinel_link *l)
             sentinel_link_down(s, l, "bad message");
             return;
         }
-        if (sentinel_elements(l->buf, (size_t)whole, el, ellen, 3) == 3 && el[0] != NULL
+        if (rclient_elements(l->buf, (size_t)whole, el, ellen, 3) == 3 && el[0] != NULL
             && el[2] != NULL && util_strieq(el[0], ellen[0], "message")) {
             /* "<name> <old ip> <old port> <new ip> <new port>": any name
              * may be ours (the dashboard's groups are not known here), and
