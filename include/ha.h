@@ -43,8 +43,8 @@ enum ha_source {
 int ha_set_primary(struct master *m, unsigned gid, const char *addr, enum ha_source source,
                    int64_t epoch, char *err, size_t errlen);
 
-/* Lifts an operator's choice for group gid: the file's primary again, and
- * the sentinels are asked at once. */
+/* Lifts an operator's choice for group gid: the sentinels decide again
+ * (asked at once), or without sentinels the file's primary is back. */
 int ha_release(struct master *m, unsigned gid, char *err, size_t errlen);
 
 /* A reload built `route` from `conf`: learned primaries stay unless the

@@ -178,16 +178,23 @@ ha_release(struct master *m, unsigned gid, char *err, size_t errlen)
 {
     const struct conf_group *cg = conf_group_find(m->conf, (int)gid);
     struct ha_learned *l = ha_find(m, gid);
-    int rc = CORDIS_OK;
 
-    if (l != NULL && l->source == HA_SOURCE_ADMIN) {
-        ha_forget(m, l);
+    if (l == NULL || l->source != HA_SOURCE_ADMIN) {
+        return CORDIS_OK;   /* nothing to lift */
     }
-    if (cg != NULL) {
-        rc = ha_set_primary(m, gid, cg->primary, HA_SOURCE_CONFIG, -1, err, errlen);
+    if (m->sentinel != NULL) {
+        /* The sentinels decide from now on: asked at once, they keep this
+         * primary or move the group to theirs. */
+        l->source = HA_SOURCE_SENTINEL;
+        log_info("group %u: the primary set through the admin API is lifted; the sentinels "
+                 "decide", gid);
+        sentinel_rewatch(m);
+        return CORDIS_OK;
     }
-    sentinel_rewatch(m);
-    return rc;
+    ha_forget(m, l);
+    log_info("group %u: the primary set through the admin API is lifted", gid);
+    return cg != NULL ? ha_set_primary(m, gid, cg->primary, HA_SOURCE_CONFIG, -1, err, errlen)
+                      : CORDIS_OK;
 }
 
 void

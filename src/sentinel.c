@@ -728,6 +728,7 @@ sentinel_update(struct master *m)
         memcpy(s->links[i].addr, addrs[i], CORDIS_ADDR_LEN);
         s->links[i].fd = -1;
         s->links[i].backoff = SENTINEL_BACKOFF_MIN_MS;
+        snprintf(s->links[i].error, sizeof(s->links[i].error), "not connected yet");
     }
     for (int g = 0; g < conf->ngroups && g < CORDIS_MAX_GROUPS; g++) {
         s->names[g].gid = (uint16_t)conf->groups[g].id;
