@@ -22,6 +22,7 @@ struct admin;
 struct codis_api;
 struct ha;
 struct sentinel;
+struct reshard;
 
 struct master_options {
     const char *conf_path;   /* -c */
@@ -82,6 +83,7 @@ struct master {
     struct codis_api     *codis;         /* what a codis-dashboard told us (codis_api.h) */
     struct ha            *ha;            /* primaries learned while running (ha.h) */
     struct sentinel      *sentinel;      /* following Redis Sentinel (sentinel.h) */
+    struct reshard       *reshard;       /* cordis's own slot migration (reshard.h) */
     ev_timer              admin_move;    /* moves the admin server after a reload */
     int                   admin_move_fd; /* its new socket until then; -1 = none */
     pid_t                 upgrade_pid;   /* new master started by USR2; 0 = none */
@@ -126,5 +128,8 @@ void master_fold_old_stats(struct master *m);
 void master_quit(struct master *m);
 /* Publishes a route table changed through the admin API. */
 void master_publish_route(struct master *m, const struct shm_route *route);
+/* True when every running worker has the replies of the requests it sent
+ * before it applied route generation gen (the route barrier). */
+bool master_route_acked(const struct master *m, uint64_t gen);
 
 #endif /* CORDIS_MASTER_H */

@@ -27,8 +27,20 @@ int rclient_sendv(int fd, int argc, const struct cstr *argv);
 int rclient_send(int fd, int argc, const char *const *argv);
 
 /* Reads one whole reply into *buf (malloc'd, the caller frees); its length
- * in *len. */
+ * in *len. For one reply at a time: bytes past it are dropped. */
 int rclient_recv(int fd, char **buf, size_t *len, char *err, size_t errlen);
+
+/* A connection's bytes read but not yet taken, for pipelined replies. */
+struct rclient_reader {
+    char   *buf;
+    size_t  len, cap;
+    size_t  taken;   /* bytes of buf handed out already */
+};
+
+/* The next reply of a pipeline as a copy (*out malloc'd, the caller frees). */
+int rclient_read(int fd, struct rclient_reader *rd, char **out, size_t *len, char *err,
+                 size_t errlen);
+void rclient_reader_free(struct rclient_reader *rd);
 
 /* On a new connection to addr: AUTH (when auth is not ""), then argv; the
  * reply in *out unless it is an error (then err has its text). */

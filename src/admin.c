@@ -19,6 +19,7 @@
 
 #include "admin.h"
 #include "ha.h"
+#include "reshard.h"
 #include "codis_api.h"
 #include "command.h"
 #include "conf.h"
@@ -458,6 +459,7 @@ admin_stats_json(struct admin *a, bool cmd)
     json_object_set_new(stats, "backends", admin_backends(a->m));
     /* Codis's sentinels object, as a dashboard told us. */
     codis_api_stats(a->m, stats);
+    json_object_set_new(stats, "migration", reshard_json(a->m));
     return stats;
 }
 
@@ -660,6 +662,7 @@ admin_get_metrics(struct admin *a, struct MHD_Connection *conn)
     }
     free(sums);
 
+    reshard_metrics(m, &r);
     admin_metric_head(&r, "cordis_workers", "gauge", "Worker processes running.");
     reply_printf(&r, "cordis_workers %d\n", master_live(m));
     admin_metric_head(&r, "cordis_worker_generation", "gauge", "Current worker generation.");
@@ -886,20 +889,6 @@ admin_fill_one(struct shm_route *route, json_t *item, bool codis, char *err, siz
 
 static void admin_run(struct admin *a);
 
-/* True when every running worker answered the requests it had sent
- * before it applied route generation gen. */
-static bool
-admin_route_acked(const struct master *m, uint64_t gen)
-{
-    for (int row = 0; row < SHM_ROWS; row++) {
-        if (m->rows[row].in_use && m->rows[row].pid != 0
-            && __atomic_load_n(&m->shm->rows[row].route_ack, __ATOMIC_ACQUIRE) < gen) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static void
 admin_barrier_cb(struct ev_loop *loop, ev_timer *timer, int revents)
 {
@@ -908,8 +897,8 @@ admin_barrier_cb(struct ev_loop *loop, ev_timer *timer, int revents)
     int64_t now = util_now_usec();
 
     while ((r = *pp) != NULL) {
-        if (admin_route_acked(a->m, r->route_gen) || now > r->deadline) {
-            r->outcome = admin_route_acked(a->m, r->route_gen) ? 1 : -1;
+        if (master_route_acked(a->m, r->route_gen) || now > r->deadline) {
+            r->outcome = master_route_acked(a->m, r->route_gen) ? 1 : -1;
             *pp = r->next;
             MHD_resume_connection(r->conn);
             continue;
@@ -933,7 +922,7 @@ admin_after_route(struct admin *a, struct MHD_Connection *conn, struct admin_req
 {
     uint64_t gen = shm_route_gen(a->m->shm);
 
-    if (req->outcome == 0 && !admin_route_acked(a->m, gen)) {
+    if (req->outcome == 0 && !master_route_acked(a->m, gen)) {
         req->conn = conn;
         req->route_gen = gen;
         req->deadline = util_now_usec() + (a->m->conf->backend.recv_timeout + 1000) * 1000;
@@ -981,6 +970,16 @@ admin_fillslots(struct admin *a, struct MHD_Connection *conn, struct admin_reque
     /* Validate the whole array against a copy; publish only if all is well. */
     shm_route_copy(a->m->shm, route);
     json_array_foreach(list, i, item) {
+        json_t *id = json_object_get(item, "id");
+
+        if (json_is_integer(id) && reshard_controls(a->m, (unsigned)json_integer_value(id))) {
+            free(route);
+            return codis ? codis_api_error(conn, "slot %lld is being moved by cordis's migration",
+                                           (long long)json_integer_value(id))
+                         : admin_error(conn, MHD_HTTP_CONFLICT, "slots[%zu]: slot %lld is being "
+                                       "moved by a migration (GET /api/proxy/migrate)", i,
+                                       (long long)json_integer_value(id));
+        }
         if (admin_fill_one(route, item, codis, err, sizeof(err)) != CORDIS_OK) {
             free(route);
             return codis ? codis_api_error(conn, "slots[%zu].%s", i, err)
@@ -1087,6 +1086,35 @@ admin_put_primary(struct admin *a, struct MHD_Connection *conn, struct admin_req
     return admin_json(conn, MHD_HTTP_OK, json_pack("{s:b}", "ok", 1));
 }
 
+/* PUT /api/proxy/migrate {"slots": "0-511", "to": 3}: cordis moves the
+ * slots to group 3 on stock Redis (reshard.h). */
+static enum MHD_Result
+admin_put_migrate(struct admin *a, struct MHD_Connection *conn, struct admin_request *req)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body != NULL ? req->body : "", req->len, 0, &jerr);
+    json_t *to = json_object_get(body, "to");
+    const char *slots = json_string_value(json_object_get(body, "slots"));
+    char err[256];
+    bool conflict;
+    int rc;
+
+    if (!json_is_integer(to) || slots == NULL || json_integer_value(to) < 1
+        || json_integer_value(to) > 65535) {
+        json_decref(body);
+        return admin_error(conn, MHD_HTTP_BAD_REQUEST,
+                           "expected {\"slots\": \"0-511\", \"to\": <group id>}");
+    }
+    rc = reshard_start(a->m, slots, (unsigned)json_integer_value(to), &conflict, err,
+                       sizeof(err));
+    json_decref(body);
+    if (rc != CORDIS_OK) {
+        return admin_error(conn, conflict ? MHD_HTTP_CONFLICT : MHD_HTTP_BAD_REQUEST, "%s", err);
+    }
+    return admin_json(conn, MHD_HTTP_OK, json_pack("{s:b, s:o}", "ok", 1, "migration",
+                                                   reshard_json(a->m)));
+}
+
 static enum MHD_Result
 admin_put(struct admin *a, struct MHD_Connection *conn, const char *url,
           struct admin_request *req)
@@ -1109,6 +1137,18 @@ admin_put(struct admin *a, struct MHD_Connection *conn, const char *url,
     }
     if (strcmp(url, "/api/proxy/primary") == 0) {
         return admin_put_primary(a, conn, req);
+    }
+    if (strcmp(url, "/api/proxy/migrate") == 0) {
+        return admin_put_migrate(a, conn, req);
+    }
+    if (strcmp(url, "/api/proxy/migrate/cancel") == 0) {
+        char err[200];
+
+        if (reshard_cancel(m, err, sizeof(err)) != CORDIS_OK) {
+            return admin_error(conn, MHD_HTTP_CONFLICT, "%s", err);
+        }
+        return admin_json(conn, MHD_HTTP_OK, json_pack("{s:b, s:o}", "ok", 1, "migration",
+                                                       reshard_json(m)));
     }
     if (strcmp(url, "/api/proxy/stats/reset") == 0) {
         admin_stats_reset(a);
@@ -1161,6 +1201,9 @@ admin_get(struct admin *a, struct MHD_Connection *conn, const char *url)
     }
     if (strcmp(url, "/api/proxy/slots") == 0) {
         return admin_get_slots(a, conn);
+    }
+    if (strcmp(url, "/api/proxy/migrate") == 0) {
+        return admin_json(conn, MHD_HTTP_OK, reshard_json(a->m));
     }
     if (strcmp(url, "/metrics") == 0) {
         return admin_get_metrics(a, conn);

@@ -45,6 +45,7 @@
 #include "pidfile.h"
 #include "proctitle.h"
 #include "relay.h"
+#include "reshard.h"
 #include "router.h"
 #include "sentinel.h"
 #include "shm.h"
@@ -143,6 +144,7 @@ master_publish(struct master *m, const struct conf *conf, const char *text,
     }
     router_table_from_conf(conf, route);
     ha_adjust_route(m, conf, route);   /* primaries learned from Sentinel stay */
+    reshard_adjust_route(m, conf, route);   /* so do a migration's slots */
     m->shm->header.log_level = conf->log.level;
     if (shm_conf_publish(m->shm, conf->path, text, size) != CORDIS_OK) {
         free(route);
@@ -434,6 +436,7 @@ master_stop(struct master *m, enum master_state state)
     m->state = state;
     /* Out of ZooKeeper first: clients stop choosing us while we drain. */
     codis_api_jodis_stop(m);
+    reshard_stop(m);   /* between two MIGRATE calls; resumed at the next start */
     if (m->upgrade_pid == 0) {
         notify_stopping();
     }
@@ -575,6 +578,7 @@ master_reload_apply(struct master *m)
     m->conf = conf;
     codis_api_jodis_update(m);   /* new servers, auth or path: registered again */
     sentinel_update(m);
+    sentinel_rewatch(m);         /* the file's primaries are checked with them at once */
     if (admin_fd >= 0) {
         /* The admin server moves to the socket bound above, from the loop:
          * this reload may be running inside one of its own requests. */
@@ -693,6 +697,18 @@ void
 master_quit(struct master *m)
 {
     master_stop(m, MASTER_QUITTING);
+}
+
+bool
+master_route_acked(const struct master *m, uint64_t gen)
+{
+    for (int row = 0; row < SHM_ROWS; row++) {
+        if (m->rows[row].in_use && m->rows[row].pid != 0
+            && __atomic_load_n(&m->shm->rows[row].route_ack, __ATOMIC_ACQUIRE) < gen) {
+            return false;
+        }
+    }
+    return true;
 }
 
 void
@@ -899,6 +915,7 @@ master_run(const struct master_options *opts, struct conf *conf,
         return 1;
     }
     m->shm = shm_create();
+    reshard_load(m);   /* a migration's slots go into the first route */
     if (m->shm == NULL || master_publish(m, conf, text, size) != CORDIS_OK) {
         log_error("cannot set up shared memory, exiting");
         goto failed;
@@ -950,6 +967,7 @@ master_run(const struct master_options *opts, struct conf *conf,
     notify_ready();
     codis_api_jodis_update(m);   /* online already unless a dashboard starts us */
     sentinel_update(m);
+    reshard_resume(m);
 
     ev_run(m->loop, 0);
 
@@ -957,6 +975,7 @@ master_run(const struct master_options *opts, struct conf *conf,
     relay_forget(m);
     admin_stop(m->admin);
     sentinel_stop(m);
+    reshard_free(m);
     codis_api_free(m);
     ha_free(m);
     shm_unmap_old(m->old_shm);

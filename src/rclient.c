@@ -191,6 +191,63 @@ rclient_elements(const char *reply, size_t len, const char **el, size_t *ellen, 
 }
 
 int
+rclient_read(int fd, struct rclient_reader *rd, char **out, size_t *len, char *err,
+             size_t errlen)
+{
+    struct resp_reply_parser p;
+
+    if (rd->taken > 0) {
+        memmove(rd->buf, rd->buf + rd->taken, rd->len - rd->taken);
+        rd->len -= rd->taken;
+        rd->taken = 0;
+    }
+    for (;;) {
+        ssize_t n, whole = rd->len > 0 ? rclient_parse(rd->buf, rd->len, &p) : 0;
+
+        if (whole > 0) {
+            *out = malloc((size_t)whole + 1);
+            if (*out == NULL) {
+                snprintf(err, errlen, "out of memory");
+                return CORDIS_ERROR;
+            }
+            memcpy(*out, rd->buf, (size_t)whole);
+            (*out)[whole] = '\0';
+            *len = (size_t)whole;
+            rd->taken = (size_t)whole;
+            return CORDIS_OK;
+        }
+        if (whole < 0 || rd->len >= RCLIENT_REPLY_MAX) {
+            snprintf(err, errlen, "bad reply");
+            return CORDIS_ERROR;
+        }
+        if (rd->cap - rd->len < 4096) {
+            size_t cap = rd->cap == 0 ? 16384 : rd->cap * 2;
+            char *b = realloc(rd->buf, cap);
+
+            if (b == NULL) {
+                snprintf(err, errlen, "out of memory");
+                return CORDIS_ERROR;
+            }
+            rd->buf = b;
+            rd->cap = cap;
+        }
+        n = recv(fd, rd->buf + rd->len, rd->cap - rd->len, 0);
+        if (n <= 0) {
+            snprintf(err, errlen, "%s", n == 0 ? "connection closed" : strerror(errno));
+            return CORDIS_ERROR;
+        }
+        rd->len += (size_t)n;
+    }
+}
+
+void
+rclient_reader_free(struct rclient_reader *rd)
+{
+    free(rd->buf);
+    memset(rd, 0, sizeof(*rd));
+}
+
+int
 rclient_auth(int fd, const char *auth, char *err, size_t errlen)
 {
     const char *a[] = { "AUTH", auth };
