@@ -34,8 +34,6 @@
 #define RESHARD_PAUSE_SEC    1
 /* The barrier is looked at this often while a step starts. */
 #define RESHARD_BARRIER_SEC  0.002
-/* Moves that finished, kept while the file still names the old group. */
-#define RESHARD_MOVED_MAX    64
 
 enum reshard_slot_state {
     RESHARD_NONE = 0,     /* not part of the migration */
@@ -49,12 +47,6 @@ enum reshard_ask {
     RESHARD_ASK_NONE = 0,
     RESHARD_ASK_BEGIN,    /* the MOVING slots get migrate_from; wait for the barrier */
     RESHARD_ASK_END,      /* the DONE slots are the new group's alone */
-};
-
-/* A move that finished: its slots are `to`'s while the file says `from`. */
-struct reshard_moved {
-    uint16_t from, to;
-    uint8_t  slots[CORDIS_SLOTS];   /* 1 = part of it */
 };
 
 struct reshard {
@@ -92,8 +84,12 @@ struct reshard {
     enum reshard_ask ask;
     bool             ask_pending;
 
-    int              nmoved;
-    struct reshard_moved moved[RESHARD_MOVED_MAX];
+    /* moves that finished: slot s is group moved_to[s]'s while the file
+     * still gives it to moved_file[s] (0 = no such move) */
+    uint16_t         moved_to[CORDIS_SLOTS];
+    uint16_t         moved_file[CORDIS_SLOTS];
+    uint16_t         file_owner[CORDIS_SLOTS];  /* the file's group of each slot of the
+                                                  running migration, when it started */
 };
 
 static struct reshard *
@@ -198,24 +194,45 @@ reshard_slots_parse(const char *text, uint8_t *slot, uint8_t value)
 
 /* --- the state file ---------------------------------------------------------------- */
 
+/* The finished moves as [{"slots", "to", "file_group"}], one entry per
+ * (to, file_group) pair (lock held). */
+static json_t *
+reshard_moved_json(const struct reshard *r)
+{
+    json_t *list = json_array();
+    uint8_t seen[CORDIS_SLOTS] = { 0 };
+
+    for (int s = 0; s < CORDIS_SLOTS; s++) {
+        uint8_t part[CORDIS_SLOTS] = { 0 };
+        char text[4096];
+
+        if (r->moved_to[s] == 0 || seen[s]) {
+            continue;
+        }
+        for (int t = s; t < CORDIS_SLOTS; t++) {
+            if (r->moved_to[t] == r->moved_to[s] && r->moved_file[t] == r->moved_file[s]) {
+                part[t] = seen[t] = 1;
+            }
+        }
+        reshard_slots_text(part, 1, text, sizeof(text));
+        json_array_append_new(list, json_pack("{s:s, s:i, s:i}", "slots", text, "to",
+                                              r->moved_to[s], "file_group", r->moved_file[s]));
+    }
+    return list;
+}
+
 /* Writes the state (lock held), atomically: a temporary file, then rename. */
 static void
 reshard_save(struct reshard *r)
 {
     char tmp[4096], pending[4096], moving[4096], done[4096];
-    json_t *o, *moved = json_array();
+    json_t *o, *moved;
     FILE *f;
 
     if (r->state_file == NULL || r->state_file[0] == '\0') {
         return;
     }
-    for (int i = 0; i < r->nmoved; i++) {
-        char text[4096];
-
-        reshard_slots_text(r->moved[i].slots, 1, text, sizeof(text));
-        json_array_append_new(moved, json_pack("{s:i, s:i, s:s}", "from", r->moved[i].from,
-                                               "to", r->moved[i].to, "slots", text));
-    }
+    moved = reshard_moved_json(r);
     reshard_slots_text(r->slot, RESHARD_PENDING, pending, sizeof(pending));
     reshard_slots_text(r->slot, RESHARD_MOVING, moving, sizeof(moving));
     reshard_slots_text(r->slot, RESHARD_DONE, done, sizeof(done));
@@ -271,19 +288,20 @@ reshard_load(struct master *m)
     pthread_mutex_lock(&r->lock);
     moved = json_object_get(o, "moved");
     json_array_foreach(moved, i, v) {
-        struct reshard_moved *mv;
+        uint8_t part[CORDIS_SLOTS] = { 0 };
+        json_int_t to = json_integer_value(json_object_get(v, "to"));
+        json_int_t file = json_integer_value(json_object_get(v, "file_group"));
 
-        if (r->nmoved >= RESHARD_MOVED_MAX) {
-            break;
+        if (to <= 0 || to > 65535 || file < 0 || file > 65535
+            || !reshard_slots_parse(json_string_value(json_object_get(v, "slots")) ?: "", part,
+                                    1)) {
+            continue;
         }
-        mv = &r->moved[r->nmoved];
-        memset(mv, 0, sizeof(*mv));
-        mv->from = (uint16_t)json_integer_value(json_object_get(v, "from"));
-        mv->to = (uint16_t)json_integer_value(json_object_get(v, "to"));
-        if (mv->from != 0 && mv->to != 0
-            && reshard_slots_parse(json_string_value(json_object_get(v, "slots")) ?: "",
-                                   mv->slots, 1)) {
-            r->nmoved++;
+        for (int s = 0; s < CORDIS_SLOTS; s++) {
+            if (part[s]) {
+                r->moved_to[s] = (uint16_t)to;
+                r->moved_file[s] = (uint16_t)file;
+            }
         }
     }
     mig = json_object_get(o, "migration");
@@ -306,6 +324,9 @@ reshard_load(struct master *m)
         r->bytes = (uint64_t)json_integer_value(json_object_get(mig, "bytes"));
         r->errors = (uint64_t)json_integer_value(json_object_get(mig, "errors"));
         r->active = r->from != 0 && r->to != 0;
+        for (int s = 0; s < CORDIS_SLOTS; s++) {
+            r->file_owner[s] = m->conf->slot_group[s];
+        }
         if (r->active) {
             snprintf(r->status, sizeof(r->status), "resuming");
             log_info("migration: slots %s from group %u to group %u resume from %s",
@@ -346,39 +367,34 @@ reshard_adjust_route(struct master *m, const struct conf *conf, struct shm_route
     if (r == NULL) {
         return;
     }
+    uint8_t kept[CORDIS_SLOTS] = { 0 };
+    int nkept = 0, nother = 0;
+
     pthread_mutex_lock(&r->lock);
-    for (int i = 0; i < r->nmoved;) {
-        struct reshard_moved *mv = &r->moved[i];
-        int kept = 0, gone = 0;
+    for (int s = 0; s < CORDIS_SLOTS; s++) {
+        if (r->moved_to[s] == 0) {
+            continue;
+        }
+        if (conf->slot_group[s] == r->moved_file[s] && r->moved_to[s] != r->moved_file[s]) {
+            route->slots[s].group = r->moved_to[s];   /* the file is behind: the move holds */
+            kept[s] = 1;
+            nkept++;
+            continue;
+        }
+        /* The file names the new owner now (or another group: it is followed). */
+        nother += conf->slot_group[s] != r->moved_to[s];
+        r->moved_to[s] = r->moved_file[s] = 0;
+    }
+    if (nother > 0) {
+        log_warn("migration: the file gives %d moved slots to a group other than the one they "
+                 "moved to; the file is followed", nother);
+    }
+    if (nkept > 0) {
+        char text[4096];
 
-        for (int s = 0; s < CORDIS_SLOTS; s++) {
-            if (!mv->slots[s]) {
-                continue;
-            }
-            if (conf->slot_group[s] == mv->from) {
-                route->slots[s].group = mv->to;   /* the file is behind: the move holds */
-                kept++;
-            } else {
-                mv->slots[s] = 0;   /* the file gives it to `to` now (or elsewhere) */
-                gone += conf->slot_group[s] != mv->to;
-            }
-        }
-        if (gone > 0) {
-            log_warn("migration: the file gives %d slots moved from group %u to group %u to "
-                     "another group; the file is followed", gone, (unsigned)mv->from,
-                     (unsigned)mv->to);
-        }
-        if (kept > 0) {
-            char text[4096];
-
-            reshard_slots_text(mv->slots, 1, text, sizeof(text));
-            log_warn("migration: the file still gives slots %s to group %u; they are group "
-                     "%u's since they moved (update the file's slots)", text,
-                     (unsigned)mv->from, (unsigned)mv->to);
-            i++;
-        } else {
-            r->moved[i] = r->moved[--r->nmoved];
-        }
+        reshard_slots_text(kept, 1, text, sizeof(text));
+        log_warn("migration: the file still gives slots %s to the groups they moved away from; "
+                 "they stay where they moved (update the file's slots)", text);
     }
     reshard_overlay(r, route);
     reshard_save(r);
@@ -901,13 +917,16 @@ reshard_main(void *arg)
     pthread_mutex_lock(&r->lock);
     r->finished = (int64_t)time(NULL);
     snprintf(r->status, sizeof(r->status), r->cancelled ? "cancelled" : "done");
-    if (r->nmoved < RESHARD_MOVED_MAX) {
-        struct reshard_moved *mv = &r->moved[r->nmoved++];
-
-        mv->from = r->from;
-        mv->to = r->to;
-        for (int s = 0; s < CORDIS_SLOTS; s++) {
-            mv->slots[s] = r->slot[s] == RESHARD_DONE;
+    for (int s = 0; s < CORDIS_SLOTS; s++) {
+        if (r->slot[s] != RESHARD_DONE) {
+            continue;
+        }
+        if (r->moved_to[s] == 0) {
+            r->moved_file[s] = r->file_owner[s];
+        }
+        r->moved_to[s] = r->to;
+        if (r->moved_to[s] == r->moved_file[s]) {
+            r->moved_to[s] = r->moved_file[s] = 0;   /* back where the file has it */
         }
     }
     r->active = false;
@@ -985,6 +1004,10 @@ reshard_start(struct master *m, const char *slots, unsigned to, bool *conflict, 
         snprintf(err, errlen, "out of memory");
         return CORDIS_ERROR;
     }
+    if (!r->active && r->thread_running) {
+        pthread_join(r->thread, NULL);   /* the last migration's mover, finished */
+        r->thread_running = false;
+    }
     if (r->active || r->thread_running) {
         free(route);
         *conflict = true;
@@ -1032,6 +1055,10 @@ reshard_start(struct master *m, const char *slots, unsigned to, bool *conflict, 
         r->slot[s] = want[s] ? RESHARD_PENDING : RESHARD_NONE;
     }
     snprintf(r->requested, sizeof(r->requested), "%s", slots);
+    snprintf(r->status, sizeof(r->status), "starting");
+    for (int s = 0; s < CORDIS_SLOTS; s++) {
+        r->file_owner[s] = conf->slot_group[s];
+    }
     r->started = (int64_t)time(NULL);
     r->finished = 0;
     r->keys = r->bytes = r->errors = r->passes = 0;
@@ -1157,14 +1184,7 @@ reshard_json(struct master *m)
     reshard_slots_text(r->slot, RESHARD_PENDING, pending, sizeof(pending));
     reshard_slots_text(r->slot, RESHARD_MOVING, moving, sizeof(moving));
     reshard_slots_text(r->slot, RESHARD_DONE, done, sizeof(done));
-    moved = json_array();
-    for (int i = 0; i < r->nmoved; i++) {
-        char text[4096];
-
-        reshard_slots_text(r->moved[i].slots, 1, text, sizeof(text));
-        json_array_append_new(moved, json_pack("{s:i, s:i, s:s}", "from", r->moved[i].from,
-                                               "to", r->moved[i].to, "slots", text));
-    }
+    moved = reshard_moved_json(r);
     o = json_pack("{s:b, s:s, s:s, s:i, s:i, s:b, s:{s:i, s:i, s:i, s:s, s:s, s:s}, "
                   "s:I, s:I, s:I, s:I, s:f, s:s, s:I, s:I, s:o}",
                   "active", r->active, "status", r->status, "slots", r->requested,
