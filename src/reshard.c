@@ -1028,15 +1028,15 @@ reshard_start(struct master *m, const char *slots, unsigned to, bool *conflict, 
             continue;
         }
         if (e->group == 0 || e->migrate_from != 0 || e->locked) {
-            free(route);
             snprintf(err, errlen, "slot %d is %s", s, e->group == 0 ? "not served"
                      : e->locked ? "locked" : "migrating already");
+            free(route);
             return CORDIS_ERROR;
         }
         if (from != 0 && e->group != from) {
-            free(route);
             snprintf(err, errlen, "the slots belong to groups %u and %u: one source group at a "
                      "time", from, (unsigned)e->group);
+            free(route);
             return CORDIS_ERROR;
         }
         from = e->group;
