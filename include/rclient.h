@@ -21,13 +21,17 @@ struct resp_reply_parser;
  * timeout too. -1 with err set. */
 int rclient_dial(const char *addr, int64_t timeout, char *err, size_t errlen);
 
+/* Changes the socket's send and receive timeouts (ms). */
+void rclient_set_timeout(int fd, int64_t ms);
+
 /* Sends one command (binary-safe arguments). */
 int rclient_sendv(int fd, int argc, const struct cstr *argv);
 /* The same with NUL-terminated arguments. */
 int rclient_send(int fd, int argc, const char *const *argv);
 
-/* Reads one whole reply into *buf (malloc'd, the caller frees); its length
- * in *len. For one reply at a time: bytes past it are dropped. */
+/* Reads one whole reply into *buf (malloc'd, NUL-terminated, the caller
+ * frees); its length in *len. For one reply at a time: bytes past it are
+ * dropped. */
 int rclient_recv(int fd, char **buf, size_t *len, char *err, size_t errlen);
 
 /* A connection's bytes read but not yet taken, for pipelined replies. */

@@ -54,6 +54,15 @@ rclient_dial(const char *addr, int64_t timeout, char *err, size_t errlen)
     return fd;
 }
 
+void
+rclient_set_timeout(int fd, int64_t ms)
+{
+    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
 int
 rclient_sendv(int fd, int argc, const struct cstr *argv)
 {
@@ -132,6 +141,7 @@ rclient_recv(int fd, char **buf, size_t *len, char *err, size_t errlen)
         ssize_t n, whole = have > 0 ? rclient_parse(b, have, &p) : 0;
 
         if (whole > 0) {
+            b[whole] = '\0';   /* room kept below: callers may read it as text */
             *buf = b;
             *len = (size_t)whole;
             return CORDIS_OK;
@@ -140,7 +150,7 @@ rclient_recv(int fd, char **buf, size_t *len, char *err, size_t errlen)
             snprintf(err, errlen, "bad reply");
             break;
         }
-        if (have == cap) {
+        if (have + 1 >= cap) {
             char *bigger = realloc(b, cap * 2);
 
             if (bigger == NULL) {
@@ -149,7 +159,7 @@ rclient_recv(int fd, char **buf, size_t *len, char *err, size_t errlen)
             b = bigger;
             cap *= 2;
         }
-        n = recv(fd, b + have, cap - have, 0);
+        n = recv(fd, b + have, cap - have - 1, 0);
         if (n <= 0) {
             snprintf(err, errlen, "%s", n == 0 ? "connection closed" : strerror(errno));
             break;

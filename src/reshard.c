@@ -32,6 +32,8 @@
 #define RESHARD_SCAN_COUNT   "512"
 /* Pause after a backend could not be reached. */
 #define RESHARD_PAUSE_SEC    1
+/* MIGRATE's answer is waited for twice its timeout plus this. */
+#define RESHARD_MIGRATE_GRACE_MS 5000
 /* The barrier is looked at this often while a step starts. */
 #define RESHARD_BARRIER_SEC  0.002
 
@@ -68,7 +70,8 @@ struct reshard {
     int64_t          started, finished;    /* unix time */
     char             requested[64];        /* the slots as asked */
 
-    /* settings the mover uses (copied when it starts) */
+    /* settings the mover uses: copied when it starts and at each reload
+     * (auth and state_file only at start; timeout, rate and batch under lock) */
     char            *auth;
     char            *state_file;
     int64_t          timeout;
@@ -396,6 +399,10 @@ reshard_adjust_route(struct master *m, const struct conf *conf, struct shm_route
         log_warn("migration: the file still gives slots %s to the groups they moved away from; "
                  "they stay where they moved (update the file's slots)", text);
     }
+    /* migrate.timeout, rate and batch reach a running mover at its next call. */
+    r->timeout = conf->migrate.timeout;
+    r->rate = conf->migrate.rate;
+    r->batch = conf->migrate.batch;
     reshard_overlay(r, route);
     reshard_save(r);
     pthread_mutex_unlock(&r->lock);
@@ -513,6 +520,26 @@ reshard_sleep(struct reshard *r, int64_t ms)
     return go;
 }
 
+/* The settings a reload may change, read once per call. */
+struct reshard_knobs {
+    int64_t timeout;   /* ms */
+    int     rate;      /* keys/s */
+    int     batch;     /* keys a MIGRATE */
+};
+
+static struct reshard_knobs
+reshard_knobs(struct reshard *r)
+{
+    struct reshard_knobs k;
+
+    pthread_mutex_lock(&r->lock);
+    k.timeout = r->timeout;
+    k.rate = r->rate;
+    k.batch = r->batch;
+    pthread_mutex_unlock(&r->lock);
+    return k;
+}
+
 static bool
 reshard_stopping(struct reshard *r)
 {
@@ -564,12 +591,13 @@ static int
 reshard_dbs(struct reshard *r, const char *addr, bool *dbs, int ndb, char *err, size_t errlen)
 {
     static const char *const info[] = { "INFO", "keyspace" };
-    char *reply = NULL;
+    char *reply = NULL, why[200];
     size_t len;
     int n = 0;
 
-    if (rclient_call(addr, r->auth, r->timeout, 2, info, &reply, &len, err, errlen)
-            != CORDIS_OK) {
+    if (rclient_call(addr, r->auth, reshard_knobs(r).timeout, 2, info, &reply, &len, why,
+                     sizeof(why)) != CORDIS_OK) {
+        snprintf(err, errlen, "INFO keyspace on %s: %.160s", addr, why);
         return -1;
     }
     for (const char *p = reply; (p = strstr(p, "\ndb")) != NULL; p++) {
@@ -584,43 +612,44 @@ reshard_dbs(struct reshard *r, const char *addr, bool *dbs, int ndb, char *err, 
     return n;
 }
 
-/* Sums MEMORY USAGE of keys (pipelined); 0 where it cannot say. */
-static uint64_t
-reshard_bytes(int fd, struct rclient_reader *rd, const struct cstr *keys, int n)
+/* Sums MEMORY USAGE of keys (pipelined) into *total; CORDIS_ERROR when the
+ * connection failed (its replies may be out of step: it must be closed). */
+static int
+reshard_bytes(int fd, struct rclient_reader *rd, const struct cstr *keys, int n,
+              uint64_t *total, char *err, size_t errlen)
 {
-    uint64_t total = 0;
-    char err[64];
-
     for (int i = 0; i < n; i++) {
         struct cstr a[5] = { { "MEMORY", 6 }, { "USAGE", 5 }, keys[i], { "SAMPLES", 7 },
                              { "0", 1 } };
 
         if (rclient_sendv(fd, 5, a) != CORDIS_OK) {
-            return total;
+            snprintf(err, errlen, "MEMORY USAGE: send: %s", strerror(errno));
+            return CORDIS_ERROR;
         }
     }
     for (int i = 0; i < n; i++) {
-        char *reply = NULL;
+        char *reply = NULL, why[160];
         size_t len;
         int64_t v;
 
-        if (rclient_read(fd, rd, &reply, &len, err, sizeof(err)) != CORDIS_OK) {
-            return total;
+        if (rclient_read(fd, rd, &reply, &len, why, sizeof(why)) != CORDIS_OK) {
+            snprintf(err, errlen, "MEMORY USAGE: %.160s", why);
+            return CORDIS_ERROR;
         }
         if (reply[0] == ':' && util_parse_i64(reply + 1, len - 3, &v) && v > 0) {
-            total += (uint64_t)v;
+            *total += (uint64_t)v;
         }
         free(reply);
     }
-    return total;
+    return CORDIS_OK;
 }
 
 /* MIGRATE of n keys of db from the connection fd (the old group) to `to`. */
 static int
 reshard_migrate(struct reshard *r, int fd, struct rclient_reader *rd, const char *to, int db,
-                const struct cstr *keys, int n, char *err, size_t errlen)
+                const struct cstr *keys, int n, int64_t ms, char *err, size_t errlen)
 {
-    char host[CORDIS_ADDR_LEN], dbtext[16], timeout[24], *reply = NULL;
+    char host[CORDIS_ADDR_LEN], dbtext[16], timeout[24], *reply = NULL, why[200];
     const char *colon = strrchr(to, ':');
     struct cstr *argv = malloc(sizeof(*argv) * (size_t)(n + 10));
     size_t len;
@@ -637,7 +666,7 @@ reshard_migrate(struct reshard *r, int fd, struct rclient_reader *rd, const char
         snprintf(host, sizeof(host), "%.*s", (int)(colon - to), to);
     }
     snprintf(dbtext, sizeof(dbtext), "%d", db);
-    snprintf(timeout, sizeof(timeout), "%lld", (long long)r->timeout);
+    snprintf(timeout, sizeof(timeout), "%lld", (long long)ms);
     argv[argc++] = (struct cstr){ "MIGRATE", 7 };
     argv[argc++] = (struct cstr){ host, strlen(host) };
     argv[argc++] = (struct cstr){ colon + 1, strlen(colon + 1) };
@@ -652,14 +681,19 @@ reshard_migrate(struct reshard *r, int fd, struct rclient_reader *rd, const char
     argv[argc++] = (struct cstr){ "KEYS", 4 };
     memcpy(&argv[argc], keys, sizeof(*keys) * (size_t)n);
     argc += n;
-    rc = reshard_cmd(fd, rd, argc, argv, &reply, &len, err, errlen);
+    /* Redis times each read and write of the transfer, not the whole of
+     * it: a big key may take longer than `ms` to answer. */
+    rclient_set_timeout(fd, 2 * ms + RESHARD_MIGRATE_GRACE_MS);
+    rc = reshard_cmd(fd, rd, argc, argv, &reply, &len, why, sizeof(why));
+    rclient_set_timeout(fd, ms);
     free(argv);
     if (rc != CORDIS_OK) {
+        snprintf(err, errlen, "MIGRATE to %s: %.160s", to, why);
         return CORDIS_ERROR;
     }
     if (reply[0] != '+') {
-        snprintf(err, errlen, "MIGRATE: %.*s", (int)CORDIS_MIN(len > 3 ? len - 3 : 0, (size_t)150),
-                 reply + 1);
+        snprintf(err, errlen, "MIGRATE to %s: %.*s", to,
+                 (int)CORDIS_MIN(len > 3 ? len - 3 : 0, (size_t)150), reply + 1);
         rc = CORDIS_ERROR;
     }
     free(reply);
@@ -675,12 +709,14 @@ static int
 reshard_pass_db(struct reshard *r, const char *from, const char *to, int db, uint64_t *found,
                 int64_t t0, uint64_t *moved_now, char *err, size_t errlen)
 {
-    char cursor[32] = "0", dbtext[16];
-    int fd = rclient_dial(from, r->timeout, err, errlen);
+    char cursor[32] = "0", dbtext[16], why[200];
+    struct reshard_knobs k = reshard_knobs(r);
+    int fd = rclient_dial(from, k.timeout, why, sizeof(why));
     struct rclient_reader rd = { 0 };
     int rc = CORDIS_ERROR;
 
     if (fd < 0) {
+        snprintf(err, errlen, "%s: %.160s", from, why);
         return CORDIS_ERROR;
     }
     snprintf(dbtext, sizeof(dbtext), "%d", db);
@@ -689,8 +725,9 @@ reshard_pass_db(struct reshard *r, const char *from, const char *to, int db, uin
         char *reply = NULL;
         size_t len;
 
-        if (rclient_auth(fd, r->auth, err, errlen) != CORDIS_OK
-            || reshard_cmd(fd, &rd, 2, sel, &reply, &len, err, errlen) != CORDIS_OK) {
+        if (rclient_auth(fd, r->auth, why, sizeof(why)) != CORDIS_OK
+            || reshard_cmd(fd, &rd, 2, sel, &reply, &len, why, sizeof(why)) != CORDIS_OK) {
+            snprintf(err, errlen, "SELECT %d on %s: %.160s", db, from, why);
             goto done;
         }
         free(reply);
@@ -710,14 +747,16 @@ reshard_pass_db(struct reshard *r, const char *from, const char *to, int db, uin
             rc = CORDIS_OK;
             goto done;
         }
-        if (reshard_cmd(fd, &rd, 4, scan, &reply, &len, err, errlen) != CORDIS_OK) {
+        k = reshard_knobs(r);   /* a reload applies from the next batch */
+        if (reshard_cmd(fd, &rd, 4, scan, &reply, &len, why, sizeof(why)) != CORDIS_OK) {
+            snprintf(err, errlen, "SCAN on %s: %.160s", from, why);
             goto done;
         }
         /* [cursor, [key, ...]] */
         at = resp_array_header_len(reply, len);
         if (reply[0] != '*' || at == 0 || rclient_parse(reply + at, len - at, &p) <= 0
             || p.type != '$' || p.integer < 0 || (size_t)p.integer >= sizeof(cursor)) {
-            snprintf(err, errlen, "SCAN: unexpected reply");
+            snprintf(err, errlen, "SCAN on %s: unexpected reply", from);
             free(reply);
             goto done;
         }
@@ -732,12 +771,14 @@ reshard_pass_db(struct reshard *r, const char *from, const char *to, int db, uin
             }
         }
         *found += (uint64_t)nkeys;
-        for (int i = 0; i < nkeys; i += r->batch) {
-            int chunk = CORDIS_MIN(r->batch, nkeys - i);
-            uint64_t bytes = reshard_bytes(fd, &rd, &keys[i], chunk);
+        for (int i = 0; i < nkeys; i += k.batch) {
+            int chunk = CORDIS_MIN(k.batch, nkeys - i);
+            uint64_t bytes = 0;
             int64_t elapsed, due;
 
-            if (reshard_migrate(r, fd, &rd, to, db, &keys[i], chunk, err, errlen) != CORDIS_OK) {
+            if (reshard_bytes(fd, &rd, &keys[i], chunk, &bytes, err, errlen) != CORDIS_OK
+                || reshard_migrate(r, fd, &rd, to, db, &keys[i], chunk, k.timeout, err, errlen)
+                   != CORDIS_OK) {
                 pthread_mutex_lock(&r->lock);
                 r->errors++;
                 snprintf(r->last_error, sizeof(r->last_error), "%s", err);
@@ -752,7 +793,7 @@ reshard_pass_db(struct reshard *r, const char *from, const char *to, int db, uin
             /* migrate.rate: the keys moved so far may not have come sooner. */
             *moved_now += (uint64_t)chunk;
             elapsed = util_now_usec() / 1000 - t0;
-            due = (int64_t)(*moved_now * 1000 / (uint64_t)r->rate);
+            due = (int64_t)(*moved_now * 1000 / (uint64_t)k.rate);
             if (due > elapsed && !reshard_sleep(r, due - elapsed)) {
                 free(reply);
                 rc = CORDIS_OK;
@@ -843,12 +884,12 @@ reshard_check(struct reshard *r)
         if (!reshard_addrs(r, from, to)) {
             snprintf(err, sizeof(err), "group %u or %u is gone from the route",
                      (unsigned)r->from, (unsigned)r->to);
-        } else if (rclient_call(to, r->auth, r->timeout, 2, info, &reply, &len, err,
-                                sizeof(err)) != CORDIS_OK) {
+        } else if (rclient_call(to, r->auth, reshard_knobs(r).timeout, 2, info, &reply, &len,
+                                err, sizeof(err)) != CORDIS_OK) {
             /* err says why */
         } else if (free(reply), reply = NULL,
-                   rclient_call(from, r->auth, r->timeout, 3, cmd, &reply, &len, err,
-                                sizeof(err)) != CORDIS_OK) {
+                   rclient_call(from, r->auth, reshard_knobs(r).timeout, 3, cmd, &reply, &len,
+                                err, sizeof(err)) != CORDIS_OK) {
             /* err says why */
         } else if (len < 5 || memcmp(reply, "*1\r\n*", 5) != 0) {
             snprintf(err, sizeof(err), "%s has no MIGRATE command", from);
@@ -997,18 +1038,17 @@ reshard_start(struct master *m, const char *slots, unsigned to, bool *conflict, 
         snprintf(err, errlen, "slots: expected a list such as \"0-511\" or \"1,5,9-12\" (0..1023)");
         return CORDIS_ERROR;
     }
-    r = reshard_get(m);
+    r = m->reshard;
     route = malloc(sizeof(*route));
-    if (r == NULL || route == NULL) {
-        free(route);
+    if (route == NULL) {
         snprintf(err, errlen, "out of memory");
         return CORDIS_ERROR;
     }
-    if (!r->active && r->thread_running) {
+    if (r != NULL && !r->active && r->thread_running) {
         pthread_join(r->thread, NULL);   /* the last migration's mover, finished */
         r->thread_running = false;
     }
-    if (r->active || r->thread_running) {
+    if (r != NULL && (r->active || r->thread_running)) {
         free(route);
         *conflict = true;
         snprintf(err, errlen, "a migration is running (slots %s to group %u): wait or cancel it",
@@ -1044,6 +1084,11 @@ reshard_start(struct master *m, const char *slots, unsigned to, bool *conflict, 
     free(route);
     if (from == to) {
         snprintf(err, errlen, "the slots are group %u's already", to);
+        return CORDIS_ERROR;
+    }
+    r = reshard_get(m);   /* the state exists once a migration was accepted */
+    if (r == NULL) {
+        snprintf(err, errlen, "out of memory");
         return CORDIS_ERROR;
     }
     pthread_mutex_lock(&r->lock);
