@@ -94,6 +94,7 @@ struct backend_server {
     struct stats_backend *stats;        /* its counters in our stats row; NULL if none free */
     uint16_t              group;        /* the group it is the primary of */
     bool                  replica;      /* a replica in the route (replica.c) */
+    bool                  has_replicas; /* a primary whose replicas take reads (replica.c) */
     bool                  stale;        /* ROLE says its link to the primary is down */
     int64_t               probed_at;    /* usec of the last ROLE asked */
     unsigned              mark;         /* route rebuild bookkeeping */

@@ -54,10 +54,11 @@ struct backend_server *replica_pick(struct worker *w, unsigned slot, struct req 
  * instead (the replica said -LOADING or -MASTERDOWN); then it was sent. */
 bool replica_on_reply(struct worker *w, struct req *req);
 
-/* Periodic: ROLE on each replica, at most once a second. */
+/* Periodic: ROLE on each replica (its link) and on each primary with
+ * replicas (their lag in bytes, for the stats), at most once a second. */
 void replica_probe(struct worker *w, int64_t now);
 
-/* ROLE's reply from a replica (an internal request of replica_probe). */
-void replica_on_role(struct backend_server *s, const char *reply, size_t len);
+/* ROLE's reply (an internal request of replica_probe). */
+void replica_on_role(struct worker *w, struct backend_server *s, const char *reply, size_t len);
 
 #endif /* CORDIS_REPLICA_H */

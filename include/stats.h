@@ -41,6 +41,8 @@ struct stats_backend {
     uint32_t up;                     /* 1 while the last connection attempt worked */
     uint8_t  loading;                /* it answered -LOADING since it last connected */
     uint8_t  stale;                  /* a replica whose link to its primary is down */
+    int64_t  lag_bytes;              /* a replica: its primary's offset minus its own, as its
+                                        primary's ROLE says; -1 = not known */
 };
 
 struct stats_row {

@@ -279,6 +279,7 @@ struct admin_backend {
     bool     up;            /* false as soon as one worker cannot reach it */
     bool     loading;       /* a worker saw -LOADING since it connected */
     bool     stale;         /* a worker's ROLE says its link to the primary is down */
+    int64_t  lag_bytes;     /* a replica: the largest lag a worker saw; -1 = not known */
     uint64_t requests;
     uint64_t errors;
     uint64_t reconnects;    /* connects past each worker's first */
@@ -290,6 +291,7 @@ static void
 admin_backend_sum(const struct master *m, struct admin_backend *b)
 {
     b->up = true;
+    b->lag_bytes = -1;
     for (int r = 0; r < SHM_ROWS; r++) {
         const struct stats_row *row = &m->shm->rows[r];
 
@@ -307,6 +309,7 @@ admin_backend_sum(const struct master *m, struct admin_backend *b)
             b->up = b->up && e->up;
             b->loading = b->loading || e->loading;
             b->stale = b->stale || e->stale;
+            b->lag_bytes = CORDIS_MAX(b->lag_bytes, e->lag_bytes);
         }
     }
 }
@@ -364,6 +367,9 @@ admin_backends(const struct master *m)
             "reconnects", (json_int_t)sums[i].reconnects,
             "failures", (json_int_t)sums[i].failures);
 
+        if (sums[i].replica && sums[i].lag_bytes >= 0) {
+            json_object_set_new(o, "lag_bytes", json_integer(sums[i].lag_bytes));
+        }
         if (!sums[i].replica) {
             /* where the primary's address came from: config, sentinel, admin */
             json_object_set_new(o, "source", json_string(
@@ -645,6 +651,15 @@ admin_get_metrics(struct admin *a, struct MHD_Connection *conn)
                          "state=\"%s\"} %d\n", sums[i].addr, sums[i].group,
                          sums[i].replica ? "replica" : "primary", states[k],
                          strcmp(states[k], admin_backend_state(&sums[i])) == 0);
+        }
+    }
+    admin_metric_head(&r, "cordis_backend_replica_lag_bytes", "gauge",
+                      "A replica's replication lag in bytes, from its primary's ROLE (when "
+                      "replica reads are on).");
+    for (int i = 0; i < nsums; i++) {
+        if (sums[i].replica && sums[i].lag_bytes >= 0) {
+            reply_printf(&r, "cordis_backend_replica_lag_bytes{addr=\"%s\",group=\"%d\"} %lld\n",
+                         sums[i].addr, sums[i].group, (long long)sums[i].lag_bytes);
         }
     }
     admin_metric_head(&r, "cordis_backend_requests_total", "counter", "Requests sent to a backend.");

@@ -77,6 +77,7 @@ backend_stats_entry(struct worker *w, const char *addr)
     if (free_entry != NULL) {
         snprintf(free_entry->addr, sizeof(free_entry->addr), "%s", addr);
         free_entry->up = 1;
+        free_entry->lag_bytes = -1;
     }
     return free_entry;
 }
@@ -421,7 +422,7 @@ backend_reply(struct worker *w, struct backend_conn *c, const char *reply)
     req->conn = NULL;
     if (req->internal) {
         if (req->probe) {
-            replica_on_role(req->server, reply, c->parser.len);
+            replica_on_role(w, req->server, reply, c->parser.len);
             req_free(w, req);
             return CORDIS_OK;
         }

@@ -5,6 +5,7 @@
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -160,7 +161,9 @@ replica_probe(struct worker *w, int64_t now)
         struct req *probe;
         const char *err;
 
-        if (!s->replica || s->retired || now - s->probed_at < REPLICA_PROBE_USEC) {
+        /* Replicas for their link; their primaries for the offsets (lag). */
+        if ((!s->replica && !s->has_replicas) || s->retired
+            || now - s->probed_at < REPLICA_PROBE_USEC) {
             continue;
         }
         s->probed_at = now;
@@ -180,29 +183,95 @@ replica_probe(struct worker *w, int64_t now)
     }
 }
 
+/* The bulk string at reply[*at] (advancing *at); false when it is not one. */
+static bool
+replica_bulk(const char *reply, size_t len, size_t *at, const char **text, size_t *tlen)
+{
+    struct resp_reply_parser p;
+
+    resp_reply_parser_init(&p, INT64_MAX);
+    if (*at >= len || resp_parse_reply(&p, reply + *at, len - *at) != RESP_OK || p.type != '$'
+        || p.integer < 0) {
+        return false;
+    }
+    *text = reply + *at + resp_bulk_header_len((size_t)p.integer);
+    *tlen = (size_t)p.integer;
+    *at += p.len;
+    return true;
+}
+
+/* A primary's ROLE: ["master", offset, [[ip, port, offset], ...]]. Each
+ * replica listed that this worker knows gets its lag in bytes. */
+static void
+replica_master_role(struct worker *w, const char *reply, size_t len, size_t at)
+{
+    struct resp_reply_parser p;
+    int64_t offset, n;
+
+    resp_reply_parser_init(&p, INT64_MAX);
+    if (resp_parse_reply(&p, reply + at, len - at) != RESP_OK || p.type != ':') {
+        return;
+    }
+    offset = p.integer;
+    at += p.len;
+    n = reply[at] == '*' ? (int64_t)strtoll(reply + at + 1, NULL, 10) : 0;
+    at += resp_array_header_len(reply + at, len - at);
+    for (int64_t i = 0; i < n; i++) {
+        const char *ip, *port, *off;
+        size_t iplen, portlen, offlen;
+        char addr[CORDIS_ADDR_LEN];
+        int64_t acked;
+
+        at += resp_array_header_len(reply + at, len - at);
+        if (!replica_bulk(reply, len, &at, &ip, &iplen)
+            || !replica_bulk(reply, len, &at, &port, &portlen)
+            || !replica_bulk(reply, len, &at, &off, &offlen)
+            || !util_parse_i64(off, offlen, &acked)) {
+            return;
+        }
+        snprintf(addr, sizeof(addr), memchr(ip, ':', iplen) != NULL ? "[%.*s]:%.*s" : "%.*s:%.*s",
+                 (int)iplen, ip, (int)portlen, port);
+        for (struct backend_server *s = w->servers; s != NULL; s = s->next) {
+            if (s->replica && s->stats != NULL && strcmp(s->addr, addr) == 0) {
+                s->stats->lag_bytes = CORDIS_MAX(offset - acked, 0);
+            }
+        }
+    }
+}
+
 void
-replica_on_role(struct backend_server *s, const char *reply, size_t len)
+replica_on_role(struct worker *w, struct backend_server *s, const char *reply, size_t len)
 {
     struct resp_reply_parser p;
     size_t at = resp_array_header_len(reply, len);
+    const char *role;
+    size_t rlen;
     bool stale = false;
 
-    /* ["slave", host, port, state, offset]: the state is "connected" once
-     * the replica follows its primary; a master (promoted) is fine. */
-    if (reply[0] == '*' && at > 0) {
-        resp_reply_parser_init(&p, INT64_MAX);
-        if (resp_parse_reply(&p, reply + at, len - at) == RESP_OK && p.type == '$'
-            && p.integer == 5 && memcmp(reply + at + resp_bulk_header_len(5), "slave", 5) == 0) {
-            for (int i = 0; i < 3; i++) {
-                at += p.len;
-                resp_reply_parser_init(&p, INT64_MAX);
-                if (resp_parse_reply(&p, reply + at, len - at) != RESP_OK) {
-                    break;
-                }
+    if (reply[0] != '*' || at == 0 || !replica_bulk(reply, len, &at, &role, &rlen)) {
+        return;
+    }
+    if (rlen == 6 && memcmp(role, "master", 6) == 0) {
+        replica_master_role(w, reply, len, at);
+        stale = false;   /* a replica promoted serves its own writes */
+    } else if (rlen == 5 && memcmp(role, "slave", 5) == 0) {
+        /* ["slave", host, port, state, offset]: "connected" once the replica
+         * follows its primary. */
+        const char *state;
+        size_t slen;
+
+        for (int i = 0; i < 2; i++) {
+            resp_reply_parser_init(&p, INT64_MAX);
+            if (resp_parse_reply(&p, reply + at, len - at) != RESP_OK) {
+                return;
             }
-            stale = !(p.type == '$' && p.integer == 9
-                      && memcmp(reply + at + resp_bulk_header_len(9), "connected", 9) == 0);
+            at += p.len;
         }
+        stale = !replica_bulk(reply, len, &at, &state, &slen) || slen != 9
+                || memcmp(state, "connected", 9) != 0;
+    }
+    if (!s->replica) {
+        return;   /* a primary: its ROLE was for the lag */
     }
     if (stale && !s->stale) {
         log_warn("replica %s: its link to the primary is down; reads go elsewhere until it "

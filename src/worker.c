@@ -58,6 +58,7 @@ worker_apply_route(struct worker *w)
     for (struct backend_server *s = w->servers; s != NULL; s = s->next) {
         s->mark = 0;
         s->replica = false;
+        s->has_replicas = false;
     }
     w->ngroups = 0;
     for (uint32_t i = 0; i < route->ngroups && i < CORDIS_MAX_GROUPS; i++) {
@@ -88,6 +89,9 @@ worker_apply_route(struct worker *w)
     for (uint32_t i = 0; i < route->ngroups && i < CORDIS_MAX_GROUPS; i++) {
         for (int r = 0; r < w->group_replicas[i].n; r++) {
             w->group_replicas[i].s[r]->replica = true;
+        }
+        if (w->group_replicas[i].n > 0 && by_group[i] != NULL) {
+            by_group[i]->has_replicas = true;
         }
     }
     for (int i = 0; i < w->ngroups; i++) {
