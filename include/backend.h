@@ -96,6 +96,8 @@ struct backend_server {
     bool                  replica;      /* a replica in the route (replica.c) */
     bool                  has_replicas; /* a primary whose replicas take reads (replica.c) */
     bool                  stale;        /* ROLE says its link to the primary is down */
+    bool                  verified;     /* ROLE said "connected" since its last connection
+                                           failure (a replica takes reads only then) */
     int64_t               probed_at;    /* usec of the last ROLE asked */
     unsigned              mark;         /* route rebuild bookkeeping */
     struct backend_conn  *pool;         /* idle private connections */

@@ -1,7 +1,8 @@
 /*
  * Replica reads: with backend.replica_reads on (and backend.primary_only
- * off), a read-only command whose keys are in one slot goes to a replica of
- * the slot's group, as codis-proxy reads from its replica_groups.
+ * off), a read-only command whose keys are in one group goes to a replica
+ * of that group, as codis-proxy reads from its replica_groups. (MGET and
+ * other commands split over groups go to the primaries.)
  *
  * Replicas on this host (a loopback or local interface address) come
  * first; requests spread over them round robin, and over the others only
@@ -12,9 +13,9 @@
  *     the primary instead, so the client never sees it;
  *   - ROLE, asked every second on its shared connection, says its link to
  *     the primary is not "connected": it may hold data of any age.
- * With no replica left, reads go to the primary. Writes, scripts, MULTI,
- * blocking commands and pub/sub always go to the primary, as do requests
- * for a slot that is locked or migrating.
+ * With no replica left, reads go to the primary. Writes, scripts (EVAL_RO
+ * too), MULTI, blocking commands and pub/sub always go to the primary, as
+ * do requests for a slot that is locked or migrating.
  *
  * What a replica serves is as stale as its replication lag: a client may
  * not read its own write at once (Redis replication is asynchronous).

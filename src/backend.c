@@ -338,6 +338,12 @@ backend_fail(struct worker *w, struct backend_conn *c, const char *fmt, ...)
     if (c->server->stats != NULL && !c->dead) {
         c->server->stats->failures++;
         c->server->stats->up = 0;
+        c->server->stats->lag_bytes = -1;
+    }
+    if (!c->dead) {
+        /* A replica back from this may be empty (restarted) or cut off:
+         * no reads until ROLE on its new connection says it follows. */
+        c->server->verified = false;
     }
     backoff = BACKEND_BACKOFF_MIN_USEC;
     for (unsigned i = 2; i < c->fails && backoff < BACKEND_BACKOFF_MAX_USEC; i++) {
@@ -848,6 +854,7 @@ backend_conn_send(struct worker *w, struct backend_conn *c, struct req *req, con
     if (c->server->stats != NULL) {
         c->server->stats->requests++;
     }
+    req->seq = ++w->send_seq;   /* the route barrier waits for it too */
     backend_push(c, req);
     if (c->state == BACKEND_UP) {
         backend_schedule(w, c);

@@ -216,6 +216,14 @@ dispatch_slot_state(struct worker *w, struct session *s, struct req *req, unsign
     migrate_send(w, req, slot, s->db, key->ptr, key->len);
 }
 
+/* EVAL_RO and friends stay on the primary: scripts are loaded there. */
+static bool
+dispatch_is_script(const struct command *cmd)
+{
+    return cmd->id == COMMAND_EVAL_RO || cmd->id == COMMAND_EVALSHA_RO
+           || cmd->id == COMMAND_FCALL_RO;
+}
+
 /* Sends a request to the backend its keys lead to. */
 static void
 dispatch_forward(struct worker *w, struct session *s, struct req *req, int argc,
@@ -245,7 +253,8 @@ dispatch_forward(struct worker *w, struct session *s, struct req *req, int argc,
         dispatch_slot_state(w, s, req, seed, argc, argv);
         return;
     }
-    if ((req->cmd->flags & CMD_READONLY) && w->slot_replicas[seed] != NULL) {
+    if ((req->cmd->flags & CMD_READONLY) && w->slot_replicas[seed] != NULL
+        && !dispatch_is_script(req->cmd)) {
         struct backend_server *replica = replica_pick(w, seed, req);
 
         if (replica != NULL && backend_send(w, replica, s->db, seed, req, &err) == CORDIS_OK) {

@@ -513,18 +513,36 @@ migrate_release_parked(struct worker *w, int64_t now)
     }
 }
 
-/* The oldest request still in flight on the worker's shared connections
- * was sent at or before seq: the barrier holds. */
+/* Whether a connection holds a client's request sent at or before seq.
+ * cordis's own requests (PING, AUTH, ROLE: seq 0) may stand in front. */
+static bool
+migrate_conn_holds(const struct backend_conn *c, uint64_t seq)
+{
+    for (const struct req *r = c != NULL ? c->head : NULL; r != NULL; r = r->bnext) {
+        if (r->seq != 0) {
+            return r->seq <= seq;   /* the FIFO's client requests go in send order */
+        }
+    }
+    return false;
+}
+
+/* A request sent at or before seq is still in flight: the barrier waits.
+ * Private connections count too (an EXEC on its way), but not a blocking
+ * command, which may wait forever (its slot cannot migrate under it:
+ * TRYAGAIN). */
 static bool
 migrate_inflight_before(struct worker *w, uint64_t seq)
 {
     for (struct backend_server *s = w->servers; s != NULL; s = s->next) {
         for (int i = 0; i < s->ndb * s->parallel; i++) {
-            const struct backend_conn *c = s->conns[i];
-
-            if (c != NULL && c->head != NULL && c->head->seq != 0 && c->head->seq <= seq) {
+            if (migrate_conn_holds(s->conns[i], seq)) {
                 return true;
             }
+        }
+    }
+    for (const struct backend_conn *c = w->private_conns; c != NULL; c = c->pnext) {
+        if (c->head != NULL && c->head->deadline == 0 && migrate_conn_holds(c, seq)) {
+            return true;
         }
     }
     return false;

@@ -89,7 +89,7 @@ replica_in_tier(struct replica_set *set, int lo, int hi, unsigned start)
     for (int k = 0; k < count; k++) {
         struct backend_server *s = set->s[lo + (int)((start + (unsigned)k) % (unsigned)count)];
 
-        if (!s->stale) {
+        if (s->verified && !s->stale) {
             return s;
         }
     }
@@ -162,8 +162,10 @@ replica_probe(struct worker *w, int64_t now)
         const char *err;
 
         /* Replicas for their link; their primaries for the offsets (lag). */
+        /* An unverified replica is asked again sooner: reads wait for it. */
         if ((!s->replica && !s->has_replicas) || s->retired
-            || now - s->probed_at < REPLICA_PROBE_USEC) {
+            || now - s->probed_at < (s->replica && !s->verified ? REPLICA_PROBE_USEC / 5
+                                                                 : REPLICA_PROBE_USEC)) {
             continue;
         }
         s->probed_at = now;
@@ -273,6 +275,7 @@ replica_on_role(struct worker *w, struct backend_server *s, const char *reply, s
     if (!s->replica) {
         return;   /* a primary: its ROLE was for the lag */
     }
+    s->verified = !stale;
     if (stale && !s->stale) {
         log_warn("replica %s: its link to the primary is down; reads go elsewhere until it "
                  "is back", s->addr);
