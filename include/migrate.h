@@ -50,6 +50,24 @@ struct backend_server;
 /* The retry timer's period: the shortest pause between semi-async tries. */
 #define MIGRATE_RETRY_SEC 0.001
 
+/* What a request waiting on its slot's state carries (req->wait), and a
+ * step's link to the request it is for. */
+struct req_wait {
+    struct req  *waiter;     /* a step: the request it is for */
+    const char  *key;        /* the key to take care of (in the request's bytes) */
+    uint32_t     key_len;
+    uint16_t     slot;
+    int16_t      db;
+    uint16_t     nkeys;      /* vanilla: keys to move first (keys), or 0 = key */
+    uint8_t      tries;      /* semi-async "being moved" answers so far */
+    int64_t      parked_at;  /* waiting for a lock or a retry since (usec) */
+    int64_t      retry_at;   /* semi-async: next try due (usec) */
+    struct cstr *keys;       /* owned array; the bytes are the request's */
+};
+
+/* Frees req->wait (req_free). */
+void migrate_wait_free(struct req *req);
+
 /* Bits of worker->slot_state. */
 enum migrate_slot_state {
     MIGRATE_LOCKED    = 1 << 0,

@@ -23,6 +23,7 @@ struct mbuf;
 struct command;
 struct backend_conn;
 struct backend_server;
+struct req_wait;
 
 /* Pieces of the bytes sent to a backend, kept inline for plain requests. */
 #define REQ_INLINE_IOV 2
@@ -41,17 +42,9 @@ struct req {
     unsigned             skip;        /* replies to let pass before its own (MULTI..EXEC) */
     uint64_t             seq;         /* worker's send counter when sent (route barrier) */
 
-    /* a request for a slot with a state (migrate.c) */
-    struct req          *waiter;      /* a migration step: the request it is for */
-    const char          *mkey;        /* the key to take care of (in the request's bytes) */
-    uint32_t             mkey_len;
-    uint16_t             mslot;
-    int16_t              mdb;
-    int64_t              parked_at;   /* waiting for a lock or a retry since (usec) */
-    uint8_t              mtries;      /* semi-async "being moved" answers so far */
-    uint16_t             mkeys_n;     /* vanilla: keys to move first (mkeys), or 0 = mkey */
-    struct cstr         *mkeys;       /* owned array; the bytes are the request's */
-    int64_t              mretry_at;   /* semi-async: next try due (usec) */
+    /* a request for a slot with a state, or a migration step (migrate.h):
+     * allocated only then, to keep every other request small */
+    struct req_wait     *wait;
 
     /* what goes to the backend */
     struct mbuf         *in;          /* buffer the request bytes live in (referenced) */
@@ -97,7 +90,8 @@ struct req {
     unsigned             pubsub:1;    /* a (P|S)(UN)SUBSCRIBE: pubsub.c builds its reply */
     unsigned             migrate:1;   /* a migration step: migrate.c reads its reply */
     unsigned             mheld:1;     /* counted in its client's migrate_holds */
-    unsigned             replica:1;   /* a read sent to a replica (replica.c); mslot: its slot */
+    unsigned             replica:1;   /* a read sent to a replica (replica.c); hook_arg: its
+                                         slot */
     unsigned             probe:1;     /* internal: ROLE asked of a replica */
     unsigned             preset:1;    /* answered already (CLIENT UNBLOCK): its connection
                                          closing does not change the reply */

@@ -57,6 +57,8 @@ struct worker {
     struct replica_set    *slot_replicas[CORDIS_SLOTS]; /* where reads may go; NULL = the
                                                            primary (replica.h) */
     struct replica_set     group_replicas[CORDIS_MAX_GROUPS]; /* by route group index */
+    bool                   replica_reads; /* some slot has replicas to read from: only then
+                                             is slot_replicas looked at */
     struct req            *parked, *parked_tail;      /* waiting for a locked slot (migrate.c) */
     struct req            *retrying, *retrying_tail;  /* semi-async steps to send again */
     uint64_t               send_seq;     /* requests sent to backends so far */

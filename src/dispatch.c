@@ -253,7 +253,7 @@ dispatch_forward(struct worker *w, struct session *s, struct req *req, int argc,
         dispatch_slot_state(w, s, req, seed, argc, argv);
         return;
     }
-    if ((req->cmd->flags & CMD_READONLY) && w->slot_replicas[seed] != NULL
+    if (w->replica_reads && (req->cmd->flags & CMD_READONLY) && w->slot_replicas[seed] != NULL
         && !dispatch_is_script(req->cmd)) {
         struct backend_server *replica = replica_pick(w, seed, req);
 

@@ -34,6 +34,24 @@
 
 static const char migrate_wrapper[] = "SLOTSMGRT-EXEC-WRAPPER";
 
+/* req->wait, made on first use; NULL when out of memory. */
+static struct req_wait *
+migrate_wait_get(struct req *req)
+{
+    if (req->wait == NULL) {
+        req->wait = calloc(1, sizeof(*req->wait));
+    }
+    return req->wait;
+}
+
+void
+migrate_wait_free(struct req *req)
+{
+    free(req->wait->keys);
+    free(req->wait);
+    req->wait = NULL;
+}
+
 /* The client a request (or a multi-key child) belongs to; NULL once gone. */
 static struct session *
 migrate_owner(const struct req *req)
@@ -98,13 +116,13 @@ migrate_list_push(struct req **head, struct req **tail, struct req *req)
 static void
 migrate_forward(struct worker *w, struct req *req)
 {
-    struct backend_server *server = w->slot_server[req->mslot];
+    struct backend_server *server = w->slot_server[req->wait->slot];
     const char *err;
 
     migrate_unhold(req);   /* in order on the connection from here on */
     if (server == NULL) {
-        req_set_error(req, "ERR slot %u is not served", (unsigned)req->mslot);
-    } else if (backend_send(w, server, req->mdb, req->mslot, req, &err) != CORDIS_OK) {
+        req_set_error(req, "ERR slot %u is not served", (unsigned)req->wait->slot);
+    } else if (backend_send(w, server, req->wait->db, req->wait->slot, req, &err) != CORDIS_OK) {
         req_set_error(req, "ERR backend %s unavailable: %s", server->addr, err);
     } else {
         return;
@@ -148,7 +166,7 @@ migrate_vanilla(struct worker *w, struct req *step, const struct backend_server 
     char host[CORDIS_ADDR_LEN], db[16], timeout[24];
     const char *colon = strrchr(target->addr, ':');
     const char *auth = w->conf->backend.auth;
-    int nkeys = req->mkeys_n > 0 ? req->mkeys_n : 1;
+    int nkeys = req->wait->nkeys > 0 ? req->wait->nkeys : 1;
     struct cstr *argv = malloc(sizeof(*argv) * (size_t)(MIGRATE_VANILLA_FIXED + nkeys));
     int argc = 0, rc;
 
@@ -162,7 +180,7 @@ migrate_vanilla(struct worker *w, struct req *step, const struct backend_server 
     } else {
         snprintf(host, sizeof(host), "%.*s", (int)(colon - target->addr), target->addr);
     }
-    snprintf(db, sizeof(db), "%d", (int)req->mdb);
+    snprintf(db, sizeof(db), "%d", (int)req->wait->db);
     snprintf(timeout, sizeof(timeout), "%lld", (long long)w->conf->migrate.timeout);
     argv[argc++] = (struct cstr){ "MIGRATE", 7 };
     argv[argc++] = (struct cstr){ host, strlen(host) };
@@ -176,11 +194,11 @@ migrate_vanilla(struct worker *w, struct req *step, const struct backend_server 
     }
     argv[argc++] = (struct cstr){ "REPLACE", 7 };
     argv[argc++] = (struct cstr){ "KEYS", 4 };
-    if (req->mkeys_n > 0) {
-        memcpy(&argv[argc], req->mkeys, sizeof(*argv) * req->mkeys_n);
-        argc += req->mkeys_n;
+    if (req->wait->nkeys > 0) {
+        memcpy(&argv[argc], req->wait->keys, sizeof(*argv) * req->wait->nkeys);
+        argc += req->wait->nkeys;
     } else {
-        argv[argc++] = (struct cstr){ req->mkey, req->mkey_len };
+        argv[argc++] = (struct cstr){ req->wait->key, req->wait->key_len };
     }
     rc = req_encode(step, argc, argv);
     free(argv);
@@ -199,24 +217,27 @@ migrate_set_keys(struct worker *w, struct req *req, int argc, const struct cstr 
     cap = (keys.first > 0 ? (keys.last - keys.first) / CORDIS_MAX(keys.step, 1) + 1 : 0)
           + (keys.extra > 0 ? 1 : 0);
     if (cap <= 1) {
-        return CORDIS_OK;   /* one key: mkey says it */
+        return CORDIS_OK;   /* one key: wait->key says it */
     }
-    req->mkeys = malloc(sizeof(*req->mkeys) * (size_t)cap);
-    if (req->mkeys == NULL) {
+    if (migrate_wait_get(req) == NULL) {
+        return CORDIS_ERROR;
+    }
+    req->wait->keys = malloc(sizeof(*req->wait->keys) * (size_t)cap);
+    if (req->wait->keys == NULL) {
         return CORDIS_ERROR;
     }
     for (int i = keys.first; keys.first > 0 && i <= keys.last && i < argc;
          i += CORDIS_MAX(keys.step, 1)) {
         if (w->slot_state[router_slot(argv[i].ptr, argv[i].len)] & MIGRATE_FROM) {
-            req->mkeys[n++] = argv[i];
+            req->wait->keys[n++] = argv[i];
         }
     }
     if (keys.extra > 0 && keys.extra < argc
         && (w->slot_state[router_slot(argv[keys.extra].ptr, argv[keys.extra].len)]
             & MIGRATE_FROM)) {
-        req->mkeys[n++] = argv[keys.extra];
+        req->wait->keys[n++] = argv[keys.extra];
     }
-    req->mkeys_n = (uint16_t)CORDIS_MIN(n, UINT16_MAX);
+    req->wait->nkeys = (uint16_t)CORDIS_MIN(n, UINT16_MAX);
     return CORDIS_OK;
 }
 
@@ -231,12 +252,12 @@ migrate_wrap(struct req *step, const struct req *req)
     for (int i = 0; i < req->iovcnt; i++) {
         total += req->iov[i].iov_len;
     }
-    flat = malloc(total + 2 * RESP_HEADER_MAX + sizeof(migrate_wrapper) + req->mkey_len + 8);
+    flat = malloc(total + 2 * RESP_HEADER_MAX + sizeof(migrate_wrapper) + req->wait->key_len + 8);
     if (flat == NULL) {
         return CORDIS_ERROR;
     }
     /* The request's bytes in one piece: "*<argc>\r\n" then its arguments. */
-    p = flat + 2 * RESP_HEADER_MAX + sizeof(migrate_wrapper) + req->mkey_len + 8;
+    p = flat + 2 * RESP_HEADER_MAX + sizeof(migrate_wrapper) + req->wait->key_len + 8;
     for (int i = 0; i < req->iovcnt; i++) {
         memcpy(p + at, req->iov[i].iov_base, req->iov[i].iov_len);
         at += req->iov[i].iov_len;
@@ -256,19 +277,19 @@ migrate_wrap(struct req *step, const struct req *req)
         n += sizeof(migrate_wrapper) - 1;
         memcpy(head + n, "\r\n", 2);
         n += 2;
-        n += resp_write_bulk_header(head + n, req->mkey_len);
+        n += resp_write_bulk_header(head + n, req->wait->key_len);
         /* head, key and CRLF go right before the request's arguments */
         p += hlen;
         p -= 2;
         memcpy(p, "\r\n", 2);
-        p -= req->mkey_len;
-        memcpy(p, req->mkey, req->mkey_len);
+        p -= req->wait->key_len;
+        memcpy(p, req->wait->key, req->wait->key_len);
         p -= n;
         memcpy(p, head, n);
     }
     step->gen = flat;
     req_set_bytes(step, p, (size_t)(flat + 2 * RESP_HEADER_MAX + sizeof(migrate_wrapper)
-                                    + req->mkey_len + 8 + total - p));
+                                    + req->wait->key_len + 8 + total - p));
     return CORDIS_OK;
 }
 
@@ -276,9 +297,9 @@ migrate_wrap(struct req *step, const struct req *req)
 static void
 migrate_step(struct worker *w, struct req *req)
 {
-    struct backend_server *from = w->slot_from[req->mslot];
-    struct backend_server *target = w->slot_server[req->mslot];
-    uint8_t state = w->slot_state[req->mslot];
+    struct backend_server *from = w->slot_from[req->wait->slot];
+    struct backend_server *target = w->slot_server[req->wait->slot];
+    uint8_t state = w->slot_state[req->wait->slot];
     enum migrate_method method = (state & MIGRATE_VANILLA) ? MIGRATE_METHOD_VANILLA
                                  : (state & MIGRATE_SEMIASYNC) ? MIGRATE_METHOD_SEMI_ASYNC
                                  : MIGRATE_METHOD_SYNC;
@@ -291,14 +312,17 @@ migrate_step(struct worker *w, struct req *req)
         return;
     }
     step = req_new(w);
-    if (step == NULL) {
+    if (step == NULL || migrate_wait_get(step) == NULL) {
+        if (step != NULL) {
+            req_free(w, step);
+        }
         req_set_error(req, "ERR out of memory");
         migrate_finish(w, req);
         return;
     }
     rc = method == MIGRATE_METHOD_VANILLA ? migrate_vanilla(w, step, target, req)
          : method == MIGRATE_METHOD_SEMI_ASYNC ? migrate_wrap(step, req)
-         : migrate_tagone(step, target, req->mkey, req->mkey_len);
+         : migrate_tagone(step, target, req->wait->key, req->wait->key_len);
     if (rc != CORDIS_OK) {
         req_free(w, step);
         req_set_error(req, "ERR out of memory");
@@ -306,10 +330,10 @@ migrate_step(struct worker *w, struct req *req)
         return;
     }
     step->migrate = 1;
-    step->waiter = req;
+    step->wait->waiter = req;
     step->server = from;
     step->hook_arg = method;   /* how to read its reply */
-    if (backend_send(w, from, req->mdb, req->mslot, step, &err) != CORDIS_OK) {
+    if (backend_send(w, from, req->wait->db, req->wait->slot, step, &err) != CORDIS_OK) {
         req_set_error(req, "ERR handle request, %s: backend %s unavailable: %s",
                       method == MIGRATE_METHOD_VANILLA ? "MIGRATE failed" : "bad slotsmgrt resp",
                       from->addr, err);
@@ -322,12 +346,17 @@ void
 migrate_send(struct worker *w, struct req *req, unsigned slot, int db, const char *key,
              size_t keylen)
 {
-    req->mslot = (uint16_t)slot;
-    req->mdb = (int16_t)db;
-    req->mkey = key;
-    req->mkey_len = (uint32_t)keylen;
+    if (migrate_wait_get(req) == NULL) {
+        req_set_error(req, "ERR out of memory");
+        req_finish(w, req);
+        return;
+    }
+    req->wait->slot = (uint16_t)slot;
+    req->wait->db = (int16_t)db;
+    req->wait->key = key;
+    req->wait->key_len = (uint32_t)keylen;
     if (w->slot_state[slot] & MIGRATE_LOCKED) {
-        req->parked_at = worker_now(w);
+        req->wait->parked_at = worker_now(w);
         migrate_hold(req);
         migrate_list_push(&w->parked, &w->parked_tail, req);
         return;
@@ -348,23 +377,23 @@ migrate_retry(struct worker *w, struct req *req)
     int64_t now = worker_now(w);
     int64_t bound = w->conf->backend.recv_timeout * 1000;
 
-    if (req->mtries < UINT8_MAX) {
-        req->mtries++;
+    if (req->wait->tries < UINT8_MAX) {
+        req->wait->tries++;
     }
-    if (req->mtries == 1) {
-        req->parked_at = now;
+    if (req->wait->tries == 1) {
+        req->wait->parked_at = now;
     }
-    if (bound > 0 && now - req->parked_at > bound) {
+    if (bound > 0 && now - req->wait->parked_at > bound) {
         req_set_error(req, "ERR handle request, key is being migrated for longer than "
                       "backend.recv_timeout; try again");
         migrate_finish(w, req);
         return;
     }
-    if (req->mtries <= MIGRATE_FAST_RETRIES) {
+    if (req->wait->tries <= MIGRATE_FAST_RETRIES) {
         migrate_step(w, req);
         return;
     }
-    req->mretry_at = now + (req->mtries <= MIGRATE_SHORT_RETRIES ? MIGRATE_RETRY_SHORT
+    req->wait->retry_at = now + (req->wait->tries <= MIGRATE_SHORT_RETRIES ? MIGRATE_RETRY_SHORT
                                                                   : MIGRATE_RETRY_LONG);
     migrate_list_push(&w->retrying, &w->retrying_tail, req);
     if (!ev_is_active(&w->retry_timer)) {
@@ -402,7 +431,7 @@ migrate_wrapper_reply(const struct req *step, int64_t *code, const char **payloa
 void
 migrate_on_reply(struct worker *w, struct req *step)
 {
-    struct req *req = step->waiter;
+    struct req *req = step->wait->waiter;
     const char *payload;
     size_t len;
     int64_t code, integer;
@@ -416,7 +445,7 @@ migrate_on_reply(struct worker *w, struct req *step)
         /* A key too big for migrate.timeout (IOERR) stays on the old group,
          * whole (MIGRATE deletes only once the new group has it). */
         req_set_error(req, "ERR handle request, MIGRATE to %s failed: %.*s",
-                      w->slot_server[req->mslot] != NULL ? w->slot_server[req->mslot]->addr : "?",
+                      w->slot_server[req->wait->slot] != NULL ? w->slot_server[req->wait->slot]->addr : "?",
                       (int)CORDIS_MIN(step->reply_len > 3 ? step->reply_len - 3 : 0, (size_t)200),
                       step->reply + 1);
         req_free(w, step);
@@ -487,17 +516,17 @@ migrate_release_parked(struct worker *w, int64_t now)
     w->parked = w->parked_tail = NULL;
     for (; req != NULL; req = next) {
         next = req->bnext;
-        if (w->slot_state[req->mslot] & MIGRATE_LOCKED) {
-            if (bound > 0 && now - req->parked_at > bound) {
+        if (w->slot_state[req->wait->slot] & MIGRATE_LOCKED) {
+            if (bound > 0 && now - req->wait->parked_at > bound) {
                 req_set_error(req, "ERR slot %u is locked (waited backend.recv_timeout)",
-                              (unsigned)req->mslot);
+                              (unsigned)req->wait->slot);
                 migrate_finish(w, req);
                 continue;
             }
             migrate_list_push(&keep, &keep_tail, req);
             continue;
         }
-        if ((w->slot_state[req->mslot] & MIGRATE_FROM) && req->mkey != NULL) {
+        if ((w->slot_state[req->wait->slot] & MIGRATE_FROM) && req->wait->key != NULL) {
             migrate_step(w, req);
         } else {
             migrate_forward(w, req);
@@ -557,7 +586,7 @@ migrate_retry_due(struct worker *w, int64_t now)
     w->retrying = w->retrying_tail = NULL;
     for (; req != NULL; req = next) {
         next = req->bnext;
-        if (req->mretry_at > now) {
+        if (req->wait->retry_at > now) {
             migrate_list_push(&keep, &keep_tail, req);
         } else {
             migrate_step(w, req);

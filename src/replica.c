@@ -113,7 +113,7 @@ replica_pick(struct worker *w, unsigned slot, struct req *req)
     }
     if (s != NULL) {
         req->replica = 1;
-        req->mslot = (uint16_t)slot;
+        req->hook_arg = slot;
     }
     return s;
 }
@@ -131,7 +131,7 @@ replica_cannot_serve(const struct req *req)
 bool
 replica_on_reply(struct worker *w, struct req *req)
 {
-    struct backend_server *primary = w->slot_server[req->mslot];
+    struct backend_server *primary = w->slot_server[req->hook_arg % CORDIS_SLOTS];
     const char *err;
 
     req->replica = 0;
@@ -147,7 +147,7 @@ replica_on_reply(struct worker *w, struct req *req)
     req->reply = NULL;
     req->reply_len = 0;
     req->failed = 0;
-    if (backend_send(w, primary, req->session->db, req->mslot, req, &err) != CORDIS_OK) {
+    if (backend_send(w, primary, req->session->db, req->hook_arg, req, &err) != CORDIS_OK) {
         req_set_error(req, "ERR backend %s unavailable: %s", primary->addr, err);
         return false;
     }

@@ -73,7 +73,9 @@ req_free(struct worker *w, struct req *req)
     mbuf_unref(req->rbuf);
     free(req->gen);
     free(req->own);
-    free(req->mkeys);
+    if (req->wait != NULL) {
+        migrate_wait_free(req);
+    }
     if (req->iov != req->iov_inline && req->iov != req->scratch) {
         free(req->iov);
     }

@@ -61,6 +61,7 @@ worker_apply_route(struct worker *w)
         s->has_replicas = false;
     }
     w->ngroups = 0;
+    w->replica_reads = false;
     for (uint32_t i = 0; i < route->ngroups && i < CORDIS_MAX_GROUPS; i++) {
         by_group[i] = backend_server_get(w, route->groups[i].primary);
         if (by_group[i] == NULL) {
@@ -93,6 +94,7 @@ worker_apply_route(struct worker *w)
         if (w->group_replicas[i].n > 0 && by_group[i] != NULL) {
             by_group[i]->has_replicas = true;
         }
+        w->replica_reads = w->replica_reads || w->group_replicas[i].n > 0;
     }
     for (int i = 0; i < w->ngroups; i++) {
         print = print * 31 + w->group_ids[i];
