@@ -147,7 +147,7 @@ CMD_X(CLIENT,                        "client",                         -2, 0,  0
       "A container for client connection commands",
       "2.4.0", "connection", "Depends on subcommand.")
 CMD_X(CLIENT_CACHING,                "client|caching",                  3, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
-      DISPATCH_REFUSED, MERGE_NONE, "not yet: client-side caching needs pinned connections",
+      DISPATCH_REFUSED, MERGE_NONE, "client-side caching would need every group's invalidations routed to the client",
       "Instruct the server about tracking or not keys in the next request",
       "6.0.0", "connection", "O(1)")
 CMD_X(CLIENT_GETNAME,                "client|getname",                  2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
@@ -155,7 +155,7 @@ CMD_X(CLIENT_GETNAME,                "client|getname",                  2, 0,  0
       "Get the current connection name",
       "2.6.9", "connection", "O(1)")
 CMD_X(CLIENT_GETREDIR,               "client|getredir",                 2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
-      DISPATCH_REFUSED, MERGE_NONE, "not yet: client-side caching needs pinned connections",
+      DISPATCH_REFUSED, MERGE_NONE, "client-side caching would need every group's invalidations routed to the client",
       "Get tracking notifications redirection client ID if any",
       "6.0.0", "connection", "O(1)")
 CMD_X(CLIENT_HELP,                   "client|help",                     2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
@@ -187,7 +187,7 @@ CMD_X(CLIENT_NO_TOUCH,               "client|no-touch",                 3, 0,  0
       "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
       "7.2.0", "connection", "O(1)")
 CMD_X(CLIENT_PAUSE,                  "client|pause",                   -3, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
-      DISPATCH_REFUSED, MERGE_NONE, "not yet: pausing clients needs pinned connections",
+      DISPATCH_REFUSED, MERGE_NONE, "cordis does not pause its clients; pause the Redis servers themselves",
       "Stop processing commands from clients for some time",
       "2.9.50", "connection", "O(1)")
 CMD_X(CLIENT_REPLY,                  "client|reply",                    3, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
@@ -203,11 +203,11 @@ CMD_X(CLIENT_SETNAME,                "client|setname",                  3, 0,  0
       "Set the current connection name",
       "2.6.9", "connection", "O(1)")
 CMD_X(CLIENT_TRACKING,               "client|tracking",                -3, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
-      DISPATCH_REFUSED, MERGE_NONE, "not yet: client-side caching needs pinned connections",
+      DISPATCH_REFUSED, MERGE_NONE, "client-side caching would need every group's invalidations routed to the client",
       "Enable or disable server assisted client side caching support",
       "6.0.0", "connection", "O(1). Some options may introduce additional complexity.")
 CMD_X(CLIENT_TRACKINGINFO,           "client|trackinginfo",             2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
-      DISPATCH_REFUSED, MERGE_NONE, "not yet: client-side caching needs pinned connections",
+      DISPATCH_REFUSED, MERGE_NONE, "client-side caching would need every group's invalidations routed to the client",
       "Return information about server assisted client side caching for the current connection",
       "6.2.0", "connection", "O(1)")
 CMD_X(CLIENT_UNBLOCK,                "client|unblock",                 -3, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
@@ -215,7 +215,7 @@ CMD_X(CLIENT_UNBLOCK,                "client|unblock",                 -3, 0,  0
       "Unblock a client blocked in a blocking command from a different connection",
       "5.0.0", "connection", "O(log N) where N is the number of client connections")
 CMD_X(CLIENT_UNPAUSE,                "client|unpause",                  2, 0,  0, 0, CMD_KEYS_FIXED,        0, 0,
-      DISPATCH_REFUSED, MERGE_NONE, "not yet: pausing clients needs pinned connections",
+      DISPATCH_REFUSED, MERGE_NONE, "cordis does not pause its clients; pause the Redis servers themselves",
       "Resume processing of clients that were paused",
       "6.2.0", "connection", "O(N) Where N is the number of paused clients")
 CMD_X(CLUSTER,                       "cluster",                        -2, 0,  0, 0, CMD_KEYS_FIXED,        0, CMD_CONTAINER,
