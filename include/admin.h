@@ -45,6 +45,9 @@ int           admin_fds(const struct admin *a, int *fds, int max);
 struct master  *admin_master(struct admin *a);
 /* Sends value (taking the reference) as JSON with status. */
 enum MHD_Result admin_reply_json(struct MHD_Connection *conn, unsigned status, json_t *value);
+/* The same with jansson's dump flags (Codis's routes indent as Go does). */
+enum MHD_Result admin_reply_json_as(struct MHD_Connection *conn, unsigned status, json_t *value,
+                                    size_t flags);
 /* GET /api/proxy/model's and /api/proxy/stats's objects (new references);
  * cmd: with ops.cmd, the per-command figures. */
 json_t         *admin_model_json(struct admin *a);

@@ -58,6 +58,7 @@ struct admin {
     uint64_t           last_calls;   /* total calls at the last tick */
     double             qps;          /* calls per second over the last tick */
     double             last_cpu;     /* CPU seconds of all processes at the last tick */
+    double             utime, stime; /* ... of which user and system */
     double             cpu;          /* fraction of one core over the last tick */
     uint64_t           rss;          /* resident bytes of all processes */
     int64_t            last_tick;    /* usec */
@@ -84,23 +85,26 @@ struct admin_request {
 
 /* --- process figures ------------------------------------------------------ */
 
-/* CPU seconds and resident bytes of the master and every worker. */
+/* User and system CPU seconds and resident bytes of the master and every
+ * worker. */
 static void
-admin_all_procs(const struct master *m, double *cpu, uint64_t *rss)
+admin_all_procs(const struct master *m, double *utime, double *stime, uint64_t *rss)
 {
     double user, sys;
     uint64_t r;
 
-    *cpu = 0;
+    *utime = *stime = 0;
     *rss = 0;
     if (util_proc_stat(getpid(), &user, &sys, &r) == CORDIS_OK) {
-        *cpu += user + sys;
+        *utime += user;
+        *stime += sys;
         *rss += r;
     }
     for (int row = 0; row < SHM_ROWS; row++) {
         if (m->rows[row].pid != 0
             && util_proc_stat(m->rows[row].pid, &user, &sys, &r) == CORDIS_OK) {
-            *cpu += user + sys;
+            *utime += user;
+            *stime += sys;
             *rss += r;
         }
     }
@@ -121,7 +125,8 @@ admin_tick_cb(struct ev_loop *loop, ev_timer *timer, int revents)
     a->last_calls = a->scratch->calls;
     /* Workers answer INFO's instantaneous_ops_per_sec from it. */
     __atomic_store_n(&a->m->shm->header.ops_per_sec, (uint64_t)(a->qps + 0.5), __ATOMIC_RELAXED);
-    admin_all_procs(a->m, &cpu, &a->rss);
+    admin_all_procs(a->m, &a->utime, &a->stime, &a->rss);
+    cpu = a->utime + a->stime;
     if (secs > 0 && a->last_tick != 0 && cpu >= a->last_cpu) {
         a->cpu = (cpu - a->last_cpu) / secs;
     }
@@ -161,7 +166,13 @@ admin_json(struct MHD_Connection *conn, unsigned status, json_t *value)
 enum MHD_Result
 admin_reply_json(struct MHD_Connection *conn, unsigned status, json_t *value)
 {
-    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    return admin_reply_json_as(conn, status, value, JSON_COMPACT);
+}
+
+enum MHD_Result
+admin_reply_json_as(struct MHD_Connection *conn, unsigned status, json_t *value, size_t flags)
+{
+    char *text = json_dumps(value, flags | JSON_ENCODE_ANY);
     size_t len;
 
     json_decref(value);
@@ -452,9 +463,12 @@ admin_stats_json(struct admin *a, bool cmd)
         "blocking", (json_int_t)t->pinned[PINNED_BLOCKING],
         "pubsub", (json_int_t)t->pinned[PINNED_PUBSUB]));
     json_object_set_new(stats, "rusage", json_pack(
-        "{s:s, s:f, s:I, s:{s:f, s:I, s:i}}", "now", now, "cpu", a->cpu,
-        "mem", (json_int_t)a->rss, "raw", "cpu_seconds", a->last_cpu,
-        "max_rss", (json_int_t)a->rss, "num_processes", master_live(a->m) + 1));
+        "{s:s, s:f, s:I, s:{s:f, s:I, s:i, s:I, s:I, s:i, s:i, s:I}}", "now", now,
+        "cpu", a->cpu, "mem", (json_int_t)a->rss, "raw", "cpu_seconds", a->last_cpu,
+        "max_rss", (json_int_t)a->rss, "num_processes", master_live(a->m) + 1,
+        /* Codis's fields: durations in nanoseconds, as Go's time.Duration */
+        "utime", (json_int_t)(a->utime * 1e9), "stime", (json_int_t)(a->stime * 1e9),
+        "cutime", 0, "cstime", 0, "vm_rss", (json_int_t)a->rss));
     json_object_set_new(stats, "backend", json_pack(
         "{s:b}", "primary_only", a->m->conf->backend.primary_only));
     json_object_set_new(stats, "net", json_pack(
