@@ -392,8 +392,10 @@ pinned_exec(struct worker *w, struct session *s, struct req *req)
 {
     struct pinned *p = s->pin;
     struct backend_server *server;
+    const char *err;
     size_t len;
     char *bytes;
+    bool shared;
 
     if (!p->multi) {
         req_set_error(req, "ERR EXEC without MULTI");
@@ -427,11 +429,15 @@ pinned_exec(struct worker *w, struct session *s, struct req *req)
         req_set_error(req, "ERR slot 0 is not served");
         goto finish;
     }
-    if (pinned_take_conn(w, s, server, req) == NULL) {
+    /* With backend.primary_parallel > 1 a later request for one of its keys
+     * could take another connection and run first: then a private one, and
+     * later requests wait for EXEC's reply. */
+    shared = !p->watching && p->conn == NULL && server->parallel == 1;
+    if (!shared && pinned_take_conn(w, s, server, req) == NULL) {
         pinned_end_multi(p);
         goto finish;
     }
-    /* MULTI, the queue and EXEC in one write; the replies before EXEC's
+    /* MULTI, the queue and EXEC in one piece; the replies before EXEC's
      * (+OK, +QUEUED or a queueing error) are let pass. */
     len = sizeof(pinned_multi_cmd) - 1 + p->queue_len + sizeof(pinned_exec_cmd) - 1;
     bytes = malloc(len);
@@ -451,6 +457,18 @@ pinned_exec(struct worker *w, struct session *s, struct req *req)
     req_set_bytes(req, bytes, len);
     req->skip = (unsigned)p->nqueued + 1;
     pinned_end_multi(p);
+    if (shared) {
+        /* Without WATCH nothing ties the transaction to a connection: the
+         * piece goes on the group's shared connection, where nothing can
+         * come between MULTI and EXEC, in order with the client's other
+         * requests (pipelined transactions are not held up). */
+        if (backend_send(w, server, s->db, 0, req, &err) != CORDIS_OK) {
+            req_set_error(req, "ERR backend %s unavailable: %s", server->addr, err);
+            goto finish;
+        }
+        pinned_update_kinds(w, s);
+        return;
+    }
     pinned_send(w, s, req);
     pinned_update_kinds(w, s);
     return;
