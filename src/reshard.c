@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,6 +84,11 @@ struct reshard {
     char             last_error[256];
     double           rate_now;             /* keys/s over the last step */
 
+    int              busy_fd;              /* the mover's connection to the old group while
+                                              it walks it (-1 = none): a stop shuts it
+                                              down so that a long MIGRATE does not hold
+                                              the master up */
+
     /* the request to the master */
     enum reshard_ask ask;
     bool             ask_pending;
@@ -105,6 +111,7 @@ reshard_get(struct master *m)
             return NULL;
         }
         r->m = m;
+        r->busy_fd = -1;
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->cond, NULL);
         snprintf(r->status, sizeof(r->status), "idle");
@@ -719,6 +726,9 @@ reshard_pass_db(struct reshard *r, const char *from, const char *to, int db, uin
         snprintf(err, errlen, "%s: %.160s", from, why);
         return CORDIS_ERROR;
     }
+    pthread_mutex_lock(&r->lock);
+    r->busy_fd = fd;
+    pthread_mutex_unlock(&r->lock);
     snprintf(dbtext, sizeof(dbtext), "%d", db);
     {
         struct cstr sel[2] = { { "SELECT", 6 }, { dbtext, strlen(dbtext) } };
@@ -805,6 +815,9 @@ reshard_pass_db(struct reshard *r, const char *from, const char *to, int db, uin
     rc = CORDIS_OK;
 done:
     rclient_reader_free(&rd);
+    pthread_mutex_lock(&r->lock);
+    r->busy_fd = -1;
+    pthread_mutex_unlock(&r->lock);
     close(fd);
     return rc;
 }
@@ -1176,6 +1189,11 @@ reshard_stop(struct master *m)
     }
     pthread_mutex_lock(&r->lock);
     r->stop = true;
+    if (r->busy_fd >= 0) {
+        shutdown(r->busy_fd, SHUT_RDWR);   /* no waiting for a MIGRATE in flight (Redis
+                                              * finishes it either way; REPLACE makes a
+                                              * redo safe) */
+    }
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL);
