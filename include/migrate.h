@@ -65,6 +65,26 @@ struct req_wait {
     struct cstr *keys;       /* owned array; the bytes are the request's */
 };
 
+/* Arguments of MIGRATE before its keys, at most: MIGRATE host port "" db
+ * timeout AUTH pw REPLACE KEYS. */
+#define MIGRATE_HEAD_MAX 10
+
+/* Room for the texts migrate_head points argv at. */
+struct migrate_head {
+    char host[CORDIS_ADDR_LEN];
+    char db[16];
+    char timeout[24];
+};
+
+/*
+ * MIGRATE <host> <port> "" <db> <timeout ms> [AUTH <auth>] REPLACE KEYS,
+ * for the "host:port" target, into argv (MIGRATE_HEAD_MAX entries): the
+ * worker's move on access and the master's mover send the same command.
+ * Returns how many entries, or -1 for a target without a port.
+ */
+int migrate_head(struct cstr *argv, struct migrate_head *h, const char *target, int db,
+                 int64_t timeout_ms, const char *auth);
+
 /* Frees req->wait (req_free). */
 void migrate_wait_free(struct req *req);
 

@@ -66,7 +66,5 @@ int rclient_elements(const char *reply, size_t len, const char **el, size_t *ell
 /* "ip" and "port" as one address ("[ip]:port" for IPv6). */
 void rclient_join_addr(char *out, size_t size, const char *ip, size_t iplen, const char *port,
                        size_t portlen);
-/* Whether two "host:port" texts name the same address. */
-bool rclient_same_addr(const char *a, const char *b);
 
 #endif /* CORDIS_RCLIENT_H */

@@ -41,6 +41,15 @@ bool util_addr_is_loopback(const struct sockaddr *sa);
 /* Formats an address as "host:port" ("[v6]:port"); returns buf. */
 const char *util_addr_text(const struct sockaddr *sa, char *buf, size_t size);
 
+/* Whether two "host:port" texts name the same address ("localhost:6379"
+ * and "127.0.0.1:6379" do); texts that do not parse are compared as text. */
+bool util_addr_same(const char *a, const char *b);
+
+/* Splits "host:port" or "[v6]:port" into the bare host (copied to host) and
+ * the port (pointing into addr). CORDIS_ERROR when there is no port or the
+ * host does not fit. */
+int util_split_hostport(const char *addr, char *host, size_t size, const char **port);
+
 /* Monotonic clock in microseconds. */
 int64_t util_now_usec(void);
 /* Wall clock (unix time) in microseconds. */

@@ -34,22 +34,6 @@ struct ha {
     struct ha_learned groups[CORDIS_MAX_GROUPS];
 };
 
-/* Whether two "host:port" texts name the same address. */
-static bool
-ha_same_addr(const char *a, const char *b)
-{
-    struct sockaddr_storage sa, sb;
-    socklen_t la, lb;
-    char ta[CORDIS_ADDR_LEN * 2], tb[CORDIS_ADDR_LEN * 2];
-
-    if (util_parse_addr(a, &sa, &la) != CORDIS_OK || util_parse_addr(b, &sb, &lb) != CORDIS_OK) {
-        return strcmp(a, b) == 0;
-    }
-    util_addr_text((struct sockaddr *)&sa, ta, sizeof(ta));
-    util_addr_text((struct sockaddr *)&sb, tb, sizeof(tb));
-    return strcmp(ta, tb) == 0;
-}
-
 static struct shm_group *
 ha_route_group(struct shm_route *route, unsigned gid)
 {
@@ -67,7 +51,7 @@ static void
 ha_promote(struct shm_group *g, const char *addr)
 {
     for (int r = 0; r < g->nreplicas; r++) {
-        if (ha_same_addr(g->replicas[r], addr)) {
+        if (util_addr_same(g->replicas[r], addr)) {
             memcpy(g->replicas[r], g->primary, sizeof(g->replicas[r]));
             break;
         }
@@ -102,7 +86,7 @@ ha_remember(struct master *m, unsigned gid, const char *addr, enum ha_source sou
     const struct conf_group *cg = conf_group_find(m->conf, (int)gid);
     struct ha_learned *l = ha_find(m, gid);
 
-    if (cg != NULL && ha_same_addr(cg->primary, addr)) {
+    if (cg != NULL && util_addr_same(cg->primary, addr)) {
         if (l != NULL) {
             ha_forget(m, l);   /* back to the file's primary */
         }
@@ -152,7 +136,7 @@ ha_set_primary(struct master *m, unsigned gid, const char *addr, enum ha_source 
         snprintf(err, errlen, "no group with id %u", gid);
         return CORDIS_ERROR;
     }
-    if (ha_same_addr(g->primary, addr)) {
+    if (util_addr_same(g->primary, addr)) {
         free(route);
         return CORDIS_OK;
     }
@@ -205,7 +189,7 @@ ha_adjust_route(struct master *m, const struct conf *conf, struct shm_route *rou
         const struct conf_group *cg = conf_group_find(conf, l->gid);
         struct shm_group *g = ha_route_group(route, l->gid);
 
-        if (cg == NULL || g == NULL || !ha_same_addr(cg->primary, l->conf_primary)) {
+        if (cg == NULL || g == NULL || !util_addr_same(cg->primary, l->conf_primary)) {
             log_info("group %u: the file names its primary now (%s); %s from %s is dropped",
                      (unsigned)l->gid, cg != NULL ? cg->primary : "group removed", l->primary,
                      ha_source_name((enum ha_source)l->source));

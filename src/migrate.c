@@ -136,64 +136,64 @@ migrate_tagone(struct req *step, const struct backend_server *target, const char
                size_t keylen)
 {
     char host[CORDIS_ADDR_LEN];
-    const char *colon = strrchr(target->addr, ':');
+    const char *port;
     struct cstr argv[5];
 
-    if (colon == NULL) {
+    if (util_split_hostport(target->addr, host, sizeof(host), &port) != CORDIS_OK) {
         return CORDIS_ERROR;
     }
-    snprintf(host, sizeof(host), "%.*s", (int)(colon - target->addr), target->addr);
     argv[0] = (struct cstr){ "SLOTSMGRTTAGONE", 15 };
     argv[1] = (struct cstr){ host, strlen(host) };
-    argv[2] = (struct cstr){ colon + 1, strlen(colon + 1) };
+    argv[2] = (struct cstr){ port, strlen(port) };
     argv[3] = (struct cstr){ MIGRATE_TAGONE_TIMEOUT, sizeof(MIGRATE_TAGONE_TIMEOUT) - 1 };
     argv[4] = (struct cstr){ key, keylen };
     return req_encode(step, 5, argv);
 }
 
-/* Arguments of MIGRATE before its keys: MIGRATE host port "" db timeout
- * [AUTH pw] REPLACE KEYS. */
-#define MIGRATE_VANILLA_FIXED 10
-
-/*
- * MIGRATE <host> <port> "" <db> <migrate.timeout> [AUTH <pw>] REPLACE KEYS
- * <keys>: the old group hands the request's keys to the new one.
- */
-static int
-migrate_vanilla(struct worker *w, struct req *step, const struct backend_server *target,
-                const struct req *req)
+int
+migrate_head(struct cstr *argv, struct migrate_head *h, const char *target, int db,
+             int64_t timeout_ms, const char *auth)
 {
-    char host[CORDIS_ADDR_LEN], db[16], timeout[24];
-    const char *colon = strrchr(target->addr, ':');
-    const char *auth = w->conf->backend.auth;
-    int nkeys = req->wait->nkeys > 0 ? req->wait->nkeys : 1;
-    struct cstr *argv = malloc(sizeof(*argv) * (size_t)(MIGRATE_VANILLA_FIXED + nkeys));
-    int argc = 0, rc;
+    const char *port;
+    int argc = 0;
 
-    if (colon == NULL || argv == NULL) {
-        free(argv);
-        return CORDIS_ERROR;
+    if (util_split_hostport(target, h->host, sizeof(h->host), &port) != CORDIS_OK) {
+        return -1;
     }
-    /* "[::1]:6379": MIGRATE takes the bare IPv6 address. */
-    if (target->addr[0] == '[') {
-        snprintf(host, sizeof(host), "%.*s", (int)(colon - target->addr - 2), target->addr + 1);
-    } else {
-        snprintf(host, sizeof(host), "%.*s", (int)(colon - target->addr), target->addr);
-    }
-    snprintf(db, sizeof(db), "%d", (int)req->wait->db);
-    snprintf(timeout, sizeof(timeout), "%lld", (long long)w->conf->migrate.timeout);
+    snprintf(h->db, sizeof(h->db), "%d", db);
+    snprintf(h->timeout, sizeof(h->timeout), "%lld", (long long)timeout_ms);
     argv[argc++] = (struct cstr){ "MIGRATE", 7 };
-    argv[argc++] = (struct cstr){ host, strlen(host) };
-    argv[argc++] = (struct cstr){ colon + 1, strlen(colon + 1) };
+    argv[argc++] = (struct cstr){ h->host, strlen(h->host) };
+    argv[argc++] = (struct cstr){ port, strlen(port) };
     argv[argc++] = (struct cstr){ "", 0 };
-    argv[argc++] = (struct cstr){ db, strlen(db) };
-    argv[argc++] = (struct cstr){ timeout, strlen(timeout) };
+    argv[argc++] = (struct cstr){ h->db, strlen(h->db) };
+    argv[argc++] = (struct cstr){ h->timeout, strlen(h->timeout) };
     if (auth[0] != '\0') {
         argv[argc++] = (struct cstr){ "AUTH", 4 };
         argv[argc++] = (struct cstr){ auth, strlen(auth) };
     }
     argv[argc++] = (struct cstr){ "REPLACE", 7 };
     argv[argc++] = (struct cstr){ "KEYS", 4 };
+    return argc;
+}
+
+/* MIGRATE ... KEYS <every key of req in such slots>: the old group hands
+ * them to the new one. */
+static int
+migrate_vanilla(struct worker *w, struct req *step, const struct backend_server *target,
+                const struct req *req)
+{
+    struct migrate_head h;
+    int nkeys = req->wait->nkeys > 0 ? req->wait->nkeys : 1;
+    struct cstr *argv = malloc(sizeof(*argv) * (size_t)(MIGRATE_HEAD_MAX + nkeys));
+    int argc, rc;
+
+    if (argv == NULL || (argc = migrate_head(argv, &h, target->addr, req->wait->db,
+                                             w->conf->migrate.timeout,
+                                             w->conf->backend.auth)) < 0) {
+        free(argv);
+        return CORDIS_ERROR;
+    }
     if (req->wait->nkeys > 0) {
         memcpy(&argv[argc], req->wait->keys, sizeof(*argv) * req->wait->nkeys);
         argc += req->wait->nkeys;

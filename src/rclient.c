@@ -319,17 +319,3 @@ rclient_join_addr(char *out, size_t size, const char *ip, size_t iplen, const ch
     snprintf(out, size, v6 ? "[%.*s]:%.*s" : "%.*s:%.*s", (int)iplen, ip, (int)portlen, port);
 }
 
-bool
-rclient_same_addr(const char *a, const char *b)
-{
-    struct sockaddr_storage sa, sb;
-    socklen_t la, lb;
-    char ta[CORDIS_ADDR_LEN * 2], tb[CORDIS_ADDR_LEN * 2];
-
-    if (util_parse_addr(a, &sa, &la) != CORDIS_OK || util_parse_addr(b, &sb, &lb) != CORDIS_OK) {
-        return strcmp(a, b) == 0;
-    }
-    util_addr_text((struct sockaddr *)&sa, ta, sizeof(ta));
-    util_addr_text((struct sockaddr *)&sb, tb, sizeof(tb));
-    return strcmp(ta, tb) == 0;
-}

@@ -369,6 +369,15 @@ reshard_overlay(const struct reshard *r, struct shm_route *route)
     }
 }
 
+/* migrate.timeout, rate and batch from the config (lock held, or no mover). */
+static void
+reshard_take_knobs(struct reshard *r, const struct conf *conf)
+{
+    r->timeout = conf->migrate.timeout;
+    r->rate = conf->migrate.rate;
+    r->batch = conf->migrate.batch;
+}
+
 void
 reshard_adjust_route(struct master *m, const struct conf *conf, struct shm_route *route)
 {
@@ -406,10 +415,7 @@ reshard_adjust_route(struct master *m, const struct conf *conf, struct shm_route
         log_warn("migration: the file still gives slots %s to the groups they moved away from; "
                  "they stay where they moved (update the file's slots)", text);
     }
-    /* migrate.timeout, rate and batch reach a running mover at its next call. */
-    r->timeout = conf->migrate.timeout;
-    r->rate = conf->migrate.rate;
-    r->batch = conf->migrate.batch;
+    reshard_take_knobs(r, conf);   /* a running mover uses them from its next call */
     reshard_overlay(r, route);
     reshard_save(r);
     pthread_mutex_unlock(&r->lock);
@@ -656,36 +662,17 @@ static int
 reshard_migrate(struct reshard *r, int fd, struct rclient_reader *rd, const char *to, int db,
                 const struct cstr *keys, int n, int64_t ms, char *err, size_t errlen)
 {
-    char host[CORDIS_ADDR_LEN], dbtext[16], timeout[24], *reply = NULL, why[200];
-    const char *colon = strrchr(to, ':');
-    struct cstr *argv = malloc(sizeof(*argv) * (size_t)(n + 10));
+    char *reply = NULL, why[200];
+    struct migrate_head h;
+    struct cstr *argv = malloc(sizeof(*argv) * (size_t)(n + MIGRATE_HEAD_MAX));
     size_t len;
-    int argc = 0, rc;
+    int argc, rc;
 
-    if (argv == NULL || colon == NULL) {
+    if (argv == NULL || (argc = migrate_head(argv, &h, to, db, ms, r->auth)) < 0) {
         free(argv);
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "MIGRATE to %s: out of memory or no port", to);
         return CORDIS_ERROR;
     }
-    if (to[0] == '[') {
-        snprintf(host, sizeof(host), "%.*s", (int)(colon - to - 2), to + 1);
-    } else {
-        snprintf(host, sizeof(host), "%.*s", (int)(colon - to), to);
-    }
-    snprintf(dbtext, sizeof(dbtext), "%d", db);
-    snprintf(timeout, sizeof(timeout), "%lld", (long long)ms);
-    argv[argc++] = (struct cstr){ "MIGRATE", 7 };
-    argv[argc++] = (struct cstr){ host, strlen(host) };
-    argv[argc++] = (struct cstr){ colon + 1, strlen(colon + 1) };
-    argv[argc++] = (struct cstr){ "", 0 };
-    argv[argc++] = (struct cstr){ dbtext, strlen(dbtext) };
-    argv[argc++] = (struct cstr){ timeout, strlen(timeout) };
-    if (r->auth[0] != '\0') {
-        argv[argc++] = (struct cstr){ "AUTH", 4 };
-        argv[argc++] = (struct cstr){ r->auth, strlen(r->auth) };
-    }
-    argv[argc++] = (struct cstr){ "REPLACE", 7 };
-    argv[argc++] = (struct cstr){ "KEYS", 4 };
     memcpy(&argv[argc], keys, sizeof(*keys) * (size_t)n);
     argc += n;
     /* Redis times each read and write of the transfer, not the whole of
@@ -1004,9 +991,7 @@ reshard_run(struct master *m, struct reshard *r)
     free(r->state_file);
     r->auth = strdup(conf->backend.auth);
     r->state_file = strdup(conf->migrate.state_file);
-    r->timeout = conf->migrate.timeout;
-    r->rate = conf->migrate.rate;
-    r->batch = conf->migrate.batch;
+    reshard_take_knobs(r, conf);
     r->stop = false;
     if (r->auth == NULL || r->state_file == NULL) {
         return CORDIS_ERROR;

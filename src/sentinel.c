@@ -207,7 +207,7 @@ sentinel_check_by_name(struct sentinel *s, const struct shm_route *route)
             }
             rclient_join_addr(addr, sizeof(addr), el[0], ellen[0], el[1], ellen[1]);
             free(r);
-            for (c = 0; c < ncand && !rclient_same_addr(votes_addr[c], addr); c++) {
+            for (c = 0; c < ncand && !util_addr_same(votes_addr[c], addr); c++) {
             }
             if (c == ncand) {
                 snprintf(votes_addr[ncand++], CORDIS_ADDR_LEN, "%s", addr);
@@ -225,7 +225,7 @@ sentinel_check_by_name(struct sentinel *s, const struct shm_route *route)
             }
             continue;   /* no majority (or nobody monitors it): keep what we have */
         }
-        if (!rclient_same_addr(votes_addr[best], route->groups[g].primary)
+        if (!util_addr_same(votes_addr[best], route->groups[g].primary)
             && !sentinel_propose(s, route->groups[g].id, votes_addr[best], -1)) {
             settled = false;
         }
@@ -348,7 +348,7 @@ sentinel_check_masters(struct sentinel *s, const struct shm_route *route)
         return false;
     }
     for (uint32_t g = 0; g < route->ngroups; g++) {
-        if (best[g].epoch >= -1 && !rclient_same_addr(best[g].addr, route->groups[g].primary)
+        if (best[g].epoch >= -1 && !util_addr_same(best[g].addr, route->groups[g].primary)
             && !sentinel_propose(s, route->groups[g].id, best[g].addr, best[g].epoch)) {
             settled = false;
         }
@@ -568,7 +568,7 @@ sentinel_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 {
     struct master *m = ev_userdata(loop);
     struct sentinel *s = m->sentinel;
-    struct sentinel_switch todo[CORDIS_MAX_GROUPS];
+    struct sentinel_switch switches[CORDIS_MAX_GROUPS];
     int n;
 
     (void)w;
@@ -578,21 +578,21 @@ sentinel_done_cb(struct ev_loop *loop, ev_async *w, int revents)
     }
     pthread_mutex_lock(&s->lock);
     n = s->npending;
-    memcpy(todo, s->pending, sizeof(todo[0]) * (size_t)n);
+    memcpy(switches, s->pending, sizeof(switches[0]) * (size_t)n);
     s->npending = 0;
     pthread_mutex_unlock(&s->lock);
     for (int i = 0; i < n; i++) {
         char err[160];
 
-        if (ha_source_of(m, todo[i].gid) == HA_SOURCE_ADMIN) {
+        if (ha_source_of(m, switches[i].gid) == HA_SOURCE_ADMIN) {
             /* An operator's choice holds until the operator lifts it. */
             log_debug("sentinel: group %u: the sentinels say %s; the primary set through the "
-                      "admin API stays", (unsigned)todo[i].gid, todo[i].addr);
+                      "admin API stays", (unsigned)switches[i].gid, switches[i].addr);
             continue;
         }
-        if (ha_set_primary(m, todo[i].gid, todo[i].addr, HA_SOURCE_SENTINEL, todo[i].epoch,
+        if (ha_set_primary(m, switches[i].gid, switches[i].addr, HA_SOURCE_SENTINEL, switches[i].epoch,
                            err, sizeof(err)) != CORDIS_OK) {
-            log_warn("sentinel: group %u: %s", (unsigned)todo[i].gid, err);
+            log_warn("sentinel: group %u: %s", (unsigned)switches[i].gid, err);
             continue;
         }
         pthread_mutex_lock(&s->lock);

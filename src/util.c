@@ -288,6 +288,45 @@ util_addr_text(const struct sockaddr *sa, char *buf, size_t size)
     return buf;
 }
 
+bool
+util_addr_same(const char *a, const char *b)
+{
+    struct sockaddr_storage sa, sb;
+    socklen_t la, lb;
+    char ta[CORDIS_ADDR_LEN * 2], tb[CORDIS_ADDR_LEN * 2];
+
+    if (util_parse_addr(a, &sa, &la) != CORDIS_OK || util_parse_addr(b, &sb, &lb) != CORDIS_OK) {
+        return strcmp(a, b) == 0;
+    }
+    util_addr_text((struct sockaddr *)&sa, ta, sizeof(ta));
+    util_addr_text((struct sockaddr *)&sb, tb, sizeof(tb));
+    return strcmp(ta, tb) == 0;
+}
+
+int
+util_split_hostport(const char *addr, char *host, size_t size, const char **port)
+{
+    const char *colon = strrchr(addr, ':');
+    const char *start = addr;
+    size_t len;
+
+    if (colon == NULL || colon[1] == '\0') {
+        return CORDIS_ERROR;
+    }
+    len = (size_t)(colon - addr);
+    if (addr[0] == '[' && len >= 2 && addr[len - 1] == ']') {
+        start = addr + 1;   /* "[::1]:6379": the bare IPv6 address */
+        len -= 2;
+    }
+    if (len >= size) {
+        return CORDIS_ERROR;
+    }
+    memcpy(host, start, len);
+    host[len] = '\0';
+    *port = colon + 1;
+    return CORDIS_OK;
+}
+
 int64_t
 util_now_usec(void)
 {

@@ -235,6 +235,38 @@ test_addr_bad(void **state)
 }
 
 static void
+test_addr_same(void **state)
+{
+    (void)state;
+    assert_true(util_addr_same("127.0.0.1:6379", "127.0.0.1:6379"));
+    assert_true(util_addr_same("localhost:6379", "127.0.0.1:6379"));
+    assert_true(util_addr_same("[::1]:6379", "[0:0::1]:6379"));
+    assert_false(util_addr_same("127.0.0.1:6379", "127.0.0.1:6380"));
+    assert_false(util_addr_same("127.0.0.1:6379", "[::1]:6379"));
+    assert_true(util_addr_same("not an address", "not an address"));
+    assert_false(util_addr_same("not an address", "127.0.0.1:6379"));
+}
+
+static void
+test_split_hostport(void **state)
+{
+    char host[16];
+    const char *port;
+
+    (void)state;
+    assert_int_equal(util_split_hostport("10.0.0.1:6379", host, sizeof(host), &port), CORDIS_OK);
+    assert_string_equal(host, "10.0.0.1");
+    assert_string_equal(port, "6379");
+    assert_int_equal(util_split_hostport("[fd00::7]:7000", host, sizeof(host), &port), CORDIS_OK);
+    assert_string_equal(host, "fd00::7");
+    assert_string_equal(port, "7000");
+    assert_int_equal(util_split_hostport("10.0.0.1", host, sizeof(host), &port), CORDIS_ERROR);
+    assert_int_equal(util_split_hostport("10.0.0.1:", host, sizeof(host), &port), CORDIS_ERROR);
+    assert_int_equal(util_split_hostport("averyveryverylonghost:1", host, sizeof(host), &port),
+                     CORDIS_ERROR);
+}
+
+static void
 test_addr_text(void **state)
 {
     struct sockaddr_in  sin;
@@ -397,6 +429,8 @@ main(void)
         cmocka_unit_test(test_secret_equal),
         cmocka_unit_test(test_strieq),
         cmocka_unit_test(test_parse_i64),
+        cmocka_unit_test(test_addr_same),
+        cmocka_unit_test(test_split_hostport),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
