@@ -194,15 +194,6 @@ sub set_via_cordis {
 # counted per group and must name $o{old} (the killed primary) when given.
 # When $dir/kill appears (the time of a kill), the first group 1 write sent
 # after it that answers OK is noted. Results go to a JSON file.
-my @load_pids;
-END {
-    my $status = $?;
-    for my $pid (@load_pids) {
-        kill 'KILL', $pid;
-        waitpid($pid, 0);
-    }
-    $? = $status;
-}
 
 sub load_client {
     my ($id, $dir, $keys, %o) = @_;
@@ -318,7 +309,7 @@ sub clients_start {
             POSIX::_exit(1);
         }
         push @pids, $pid;
-        push @load_pids, $pid;
+        kill_child_at_exit($pid);
     }
     return { dir => $dir, pids => \@pids };
 }
@@ -339,7 +330,7 @@ sub clients_stop {
             kill 'KILL', $pid;
             waitpid($pid, 0);
         }
-        @load_pids = grep { $_ != $pid } @load_pids;
+        forget_child($pid);
     }
     for my $id (0 .. $#{ $h->{pids} }) {
         my $r = eval { $json->decode(read_file("$h->{dir}/client-$id.json")) };

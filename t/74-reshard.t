@@ -422,14 +422,6 @@ ok(hup(), 'SIGHUP with group 3 added (slots unchanged): reload done');
 # --- 3. the move 0-511 -> 3 under load ----------------------------------------------------
 
 my @client_pids;
-END {
-    my $status = $?;
-    for my $pid (@client_pids) {
-        kill 'KILL', $pid;
-        waitpid($pid, 0);
-    }
-    $? = $status;
-}
 
 # A client process: sequential requests through cordis, each timed; see the
 # header. Results to $dir/client-$id.json, latencies (send time, seconds)
@@ -596,6 +588,7 @@ for my $id (0 .. 7) {
         POSIX::_exit(1);
     }
     push @client_pids, $pid;
+    kill_child_at_exit($pid);
 }
 my $t_load = time;
 sleep 4;                         # 1 s to settle, then 3 s of the load alone
@@ -678,6 +671,7 @@ my @res;
     for my $pid (@client_pids) {
         waitpid($pid, 0);
     }
+    forget_child(@client_pids);
     @client_pids = ();
     my (@base, @during);
     for my $id (0 .. 7) {

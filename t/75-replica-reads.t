@@ -368,15 +368,6 @@ my ($h2, $l2, $t2) = (key_in_group('rr:hash', 2), key_in_group('rr:list', 2), ke
 
 # --- readers: GET loops in child processes ------------------------------------------
 
-my @kids;
-END {
-    my $status = $?;
-    for my $pid (@kids) {
-        kill 'KILL', $pid;
-        waitpid($pid, 0);
-    }
-    $? = $status;
-}
 
 # A child process sending pipelined GETs of @$keys ([key, value, group])
 # over and over, checking each reply; stops on TERM. Results in a JSON file:
@@ -434,7 +425,7 @@ sub reader_start {
         rename "$file.tmp", $file;
         POSIX::_exit(0);
     }
-    push @kids, $pid;
+    kill_child_at_exit($pid);
     return { pid => $pid, file => $file };
 }
 
@@ -452,7 +443,7 @@ sub reader_stop {
         kill 'KILL', $h->{pid};
         waitpid($h->{pid}, 0);
     }
-    @kids = grep { $_ != $h->{pid} } @kids;
+    forget_child($h->{pid});
     return eval { $json->decode(read_file($h->{file})) }
         // { requests => {}, bad => {}, bad_times => [], lost => 1, rounds => 0,
              samples => [ 'the reader did not report' ] };

@@ -421,8 +421,22 @@ sub key_in_group {
 }
 push @EXPORT, qw(key_in_group resp_encode);
 
+# Processes the test forked itself (client loops): killed and reaped when
+# the test ends, unless it reaped them first (forget_child).
+my @children;
+sub kill_child_at_exit { push @children, grep { $_ && $_ > 1 } @_ }
+sub forget_child {
+    my %gone = map { $_ => 1 } @_;
+    @children = grep { !$gone{$_} } @children;
+}
+push @EXPORT, qw(kill_child_at_exit forget_child);
+
 END {
     my $status = $?;
+    for my $pid (@children) {
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+    }
     for my $pid (@started) {
         kill 'TERM', $pid;
     }
